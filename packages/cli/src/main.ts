@@ -1,0 +1,40 @@
+/**
+ * `xfrmkit` command line. Each sub-command lives in `commands/<name>.ts` and exports `run(argv)`.
+ */
+import { CliUsageError } from './usage.ts';
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const COMMANDS: Record<string, Command> = {
+  nl: { summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`', load: () => import('./commands/nl.ts') },
+};
+
+export function usage(): string {
+  const lines = ['usage: xfrmkit COMMAND [ARGS…]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`xfrmkit: unknown command "${name}"\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    return await (await cmd.load()).run(rest);
+  } catch (err) {
+    if (err instanceof CliUsageError) {
+      process.stderr.write(`xfrmkit ${name}: ${err.message}\n`);
+      return 2;
+    }
+    const e = err as Error;
+    process.stderr.write(`xfrmkit ${name}: ${e.name}: ${e.message}\n`);
+    return 1;
+  }
+}
