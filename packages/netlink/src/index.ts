@@ -1,0 +1,15 @@
+export * from './wire/errno.ts';
+export * from './wire/errors.ts';
+export * from './wire/nlmsg.ts';
+export * from './wire/nlattr.ts';
+export * from './wire/control.ts';
+export * from './schema/codec.ts';
+export * from './schema/struct.ts';
+export * from './schema/attrs.ts';
+export * from './xfrm/attrs.ts';
+export * from './xfrm/messages.ts';
+export * from './xfrm/codec.ts';
+export * as xfrmStructs from './xfrm/structs.ts';
+export * from './genl/genl.ts';
+export * from './genl/ctrl.ts';
+export * from './message.ts';

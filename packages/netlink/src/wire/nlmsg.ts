@@ -1,0 +1,154 @@
+/**
+ * Netlink message framing (`include/uapi/linux/netlink.h`).
+ *
+ * nlmsghdr, 16 bytes, host order (little-endian here):
+ *
+ * | offset | size | field      |
+ * |--------|------|------------|
+ * | 0      | 4    | nlmsg_len (header + payload, unpadded) |
+ * | 4      | 2    | nlmsg_type |
+ * | 6      | 2    | nlmsg_flags |
+ * | 8      | 4    | nlmsg_seq  |
+ * | 12     | 4    | nlmsg_pid  |
+ *
+ * Messages in one datagram are each padded to 4 bytes (NLMSG_ALIGN).
+ */
+import { NetlinkDecodeError } from './errors.ts';
+
+export const NLMSG_HDRLEN = 16;
+export const NLMSG_ALIGNTO = 4;
+export const nlmsgAlign = (n: number): number => (n + 3) & ~3;
+
+export const NLMSG = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4, MIN_TYPE: 0x10 } as const;
+
+export const NLM_F = {
+  REQUEST: 0x1,
+  MULTI: 0x2,
+  ACK: 0x4,
+  ECHO: 0x8,
+  DUMP_INTR: 0x10,
+  DUMP_FILTERED: 0x20,
+  // GET modifiers
+  ROOT: 0x100,
+  MATCH: 0x200,
+  ATOMIC: 0x400,
+  DUMP: 0x300,
+  // NEW modifiers
+  REPLACE: 0x100,
+  EXCL: 0x200,
+  CREATE: 0x400,
+  APPEND: 0x800,
+  // ack modifiers
+  CAPPED: 0x100,
+  ACK_TLVS: 0x200,
+} as const;
+
+/** Netlink protocols (socket(AF_NETLINK, SOCK_RAW, proto)). */
+export const NETLINK_PROTO = { ROUTE: 0, XFRM: 6, GENERIC: 16 } as const;
+
+/** SOL_NETLINK socket options. */
+export const NETLINK_SOCKOPT = { ADD_MEMBERSHIP: 1, DROP_MEMBERSHIP: 2, CAP_ACK: 10, EXT_ACK: 11, GET_STRICT_CHK: 12 } as const;
+export const SOL_NETLINK = 270;
+
+export interface NlMsgHeader {
+  len: number;
+  type: number;
+  flags: number;
+  seq: number;
+  pid: number;
+}
+
+export function readHeader(buf: Uint8Array, off: number): NlMsgHeader {
+  if (buf.length - off < NLMSG_HDRLEN) {
+    throw new NetlinkDecodeError(`truncated nlmsghdr: ${buf.length - off} of 16 bytes`, off);
+  }
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return {
+    len: dv.getUint32(off, true),
+    type: dv.getUint16(off + 4, true),
+    flags: dv.getUint16(off + 6, true),
+    seq: dv.getUint32(off + 8, true),
+    pid: dv.getUint32(off + 12, true),
+  };
+}
+
+export function writeHeader(h: NlMsgHeader, out: Uint8Array, off: number): void {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  dv.setUint32(off, h.len >>> 0, true);
+  dv.setUint16(off + 4, h.type, true);
+  dv.setUint16(off + 6, h.flags, true);
+  dv.setUint32(off + 8, h.seq >>> 0, true);
+  dv.setUint32(off + 12, h.pid >>> 0, true);
+}
+
+/** One message of a datagram: header + payload view (payload excludes the header and the padding). */
+export interface RawMessage {
+  header: NlMsgHeader;
+  /** the whole message (header + payload, `header.len` bytes) */
+  bytes: Uint8Array;
+  /** payload = bytes after the 16-byte header */
+  payload: Uint8Array;
+  /** offset of the message within the datagram */
+  offset: number;
+}
+
+/**
+ * Splits a datagram into its messages (NLMSG_OK / NLMSG_NEXT). A length shorter than the header or
+ * running past the end is a NetlinkDecodeError. Trailing bytes shorter than a header after the last
+ * aligned message are an error too (the kernel never sends them).
+ */
+export function splitDatagram(dgram: Uint8Array): RawMessage[] {
+  const out: RawMessage[] = [];
+  let off = 0;
+  while (off < dgram.length) {
+    const header = readHeader(dgram, off);
+    if (header.len < NLMSG_HDRLEN) {
+      throw new NetlinkDecodeError(`nlmsg_len ${header.len} is shorter than the 16-byte header`, off);
+    }
+    if (off + header.len > dgram.length) {
+      throw new NetlinkDecodeError(
+        `nlmsg_len ${header.len} runs past the end of the datagram (${dgram.length - off} bytes left)`,
+        off,
+      );
+    }
+    const bytes = dgram.subarray(off, off + header.len);
+    out.push({ header, bytes, payload: bytes.subarray(NLMSG_HDRLEN), offset: off });
+    off += nlmsgAlign(header.len);
+  }
+  return out;
+}
+
+/** Concatenates messages into one datagram, padding each to 4 bytes. */
+export function joinMessages(msgs: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const m of msgs) total += nlmsgAlign(m.length);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const m of msgs) {
+    out.set(m, off);
+    off += nlmsgAlign(m.length);
+  }
+  return out;
+}
+
+export function flagNames(flags: number, type: number): string[] {
+  const names: string[] = [];
+  const base: [number, string][] = [
+    [NLM_F.REQUEST, 'REQUEST'],
+    [NLM_F.MULTI, 'MULTI'],
+    [NLM_F.ACK, 'ACK'],
+    [NLM_F.ECHO, 'ECHO'],
+    [NLM_F.DUMP_INTR, 'DUMP_INTR'],
+    [NLM_F.DUMP_FILTERED, 'DUMP_FILTERED'],
+  ];
+  for (const [bit, name] of base) if (flags & bit) names.push(name);
+  if (type === NLMSG.ERROR) {
+    if (flags & NLM_F.CAPPED) names.push('CAPPED');
+    if (flags & NLM_F.ACK_TLVS) names.push('ACK_TLVS');
+  } else if ((flags & 0xf00) !== 0) {
+    names.push(`0x${(flags & 0xf00).toString(16)}`);
+  }
+  const rest = flags & ~0xf3f;
+  if (rest) names.push(`0x${rest.toString(16)}`);
+  return names;
+}
