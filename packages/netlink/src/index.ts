@@ -13,3 +13,8 @@ export * as xfrmStructs from './xfrm/structs.ts';
 export * from './genl/genl.ts';
 export * from './genl/ctrl.ts';
 export * from './message.ts';
+export * from './client/transport.ts';
+export * from './client/channel.ts';
+export * from './transport/kernel.ts';
+export * from './client/xfrm.ts';
+export * from './xfrm/objects.ts';

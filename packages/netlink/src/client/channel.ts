@@ -69,6 +69,7 @@ export class NetlinkChannel {
     this.seq = opts.firstSeq ?? Math.floor(Date.now() / 1000);
     transport.onDatagram((d, info) => this.receive(d, info));
     transport.onClose((err) => this.fail(err ?? new Error('netlink transport closed')));
+    this.updateRef();
   }
 
   get portid(): number {
@@ -145,7 +146,21 @@ export class NetlinkChannel {
   /** Subscribes to multicast notifications (join the groups on the transport separately). */
   subscribe(handler: NotificationHandler): () => void {
     this.subscribers.add(handler);
-    return () => this.subscribers.delete(handler);
+    this.updateRef();
+    return () => {
+      this.subscribers.delete(handler);
+      this.updateRef();
+    };
+  }
+
+  private refd = true;
+  /** Holds the event loop open while something waits on the transport. */
+  private updateRef(): void {
+    const want = !this.closed && (this.pending.size > 0 || this.subscribers.size > 0);
+    if (want === this.refd) return;
+    this.refd = want;
+    if (want) this.transport.ref?.();
+    else this.transport.unref?.();
   }
 
   /** Observes unicast messages that matched no request (and datagrams that failed to decode). */
@@ -196,6 +211,7 @@ export class NetlinkChannel {
       return { pending, promise };
     }
     this.pending.set(h.seq, pending);
+    this.updateRef();
     if (this.timeoutMs > 0) {
       pending.timer = setTimeout(() => {
         this.settle(pending, new Error(`${r.what}: no answer within ${this.timeoutMs} ms (seq ${h.seq})`));
@@ -210,6 +226,7 @@ export class NetlinkChannel {
   private settle(p: Pending, result: RequestResult | Error): void {
     if (this.pending.get(p.seq) !== p) return;
     this.pending.delete(p.seq);
+    this.updateRef();
     if (p.timer) clearTimeout(p.timer);
     if (result instanceof Error) {
       p.reject(result);

@@ -21,6 +21,10 @@ export interface Transport {
   onDatagram(cb: (datagram: Uint8Array, info: DatagramInfo) => void): void;
   /** called when the transport fails or is closed by the other side */
   onClose(cb: (err?: Error) => void): void;
+  /** keep the process alive while requests are in flight or notifications are awaited */
+  ref?(): void;
+  /** let the process exit when idle */
+  unref?(): void;
   addMembership(group: number): void;
   dropMembership(group: number): void;
   close(): void;

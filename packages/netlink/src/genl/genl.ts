@@ -9,6 +9,7 @@
  * | 2      | 2    | reserved |
  */
 import { type Attr, type AttrInput, type AttrSet, decodeAttrs, encodeAttrs } from '../schema/attrs.ts';
+import type { CodecCtx } from '../schema/codec.ts';
 import { NetlinkDecodeError } from '../wire/errors.ts';
 import { ByteWriter } from '../wire/nlattr.ts';
 import { NLMSG_HDRLEN, type NlMsgHeader, writeHeader } from '../wire/nlmsg.ts';
@@ -22,6 +23,14 @@ export interface GenlFamilySpec {
   /** attribute set of a command (most families use one set for all commands) */
   attrsFor(cmd: number): AttrSet;
   cmdName(cmd: number): string;
+  /**
+   * Optional: walks the top-level attributes itself instead of `decodeAttrs(attrsFor(cmd), …)`. Lets a
+   * family make an attribute that qualifies others visible to their codecs (devlink: PARAM_TYPE
+   * decides how PARAM_VALUE_DATA is read, also when both sit at the top level of PARAM_SET).
+   */
+  decodeAttrs?(cmd: number, buf: Uint8Array, start: number, end: number, ctx: CodecCtx): Attr[];
+  /** Optional counterpart of `decodeAttrs` for encoding. */
+  encodeAttrs?(cmd: number, attrs: readonly AttrInput[], w: ByteWriter, path: string): void;
 }
 
 export interface GenlMessage {
@@ -54,11 +63,10 @@ export function decodeGenl(header: NlMsgHeader, payload: Uint8Array, family: Gen
   };
   const path = family ? `${family.name} ${family.cmdName(cmd)}` : `genl family 0x${header.type.toString(16)}`;
   if (family) {
-    msg.attrs = decodeAttrs(family.attrsFor(cmd), payload, GENL_HDRLEN, payload.length, {
-      base: base + NLMSG_HDRLEN + GENL_HDRLEN,
-      path,
-      family: 0,
-    });
+    const ctx: CodecCtx = { base: base + NLMSG_HDRLEN + GENL_HDRLEN, path, family: 0 };
+    msg.attrs = family.decodeAttrs
+      ? family.decodeAttrs(cmd, payload, GENL_HDRLEN, payload.length, ctx)
+      : decodeAttrs(family.attrsFor(cmd), payload, GENL_HDRLEN, payload.length, ctx);
   } else {
     // unknown family: keep attributes as raw TLVs
     msg.attrs = decodeAttrs(EMPTY_SET, payload, GENL_HDRLEN, payload.length, { base: base + NLMSG_HDRLEN + GENL_HDRLEN, path, family: 0 });
@@ -80,7 +88,10 @@ export function encodeGenl(
   w.buf[hdrAt + NLMSG_HDRLEN] = msg.cmd;
   w.buf[hdrAt + NLMSG_HDRLEN + 1] = msg.version;
   w.dv.setUint16(hdrAt + NLMSG_HDRLEN + 2, msg.reserved ?? 0, true);
-  if (msg.attrs) encodeAttrs(family ? family.attrsFor(msg.cmd) : EMPTY_SET, msg.attrs, w, family?.name ?? 'genl');
+  if (msg.attrs) {
+    if (family?.encodeAttrs) family.encodeAttrs(msg.cmd, msg.attrs, w, family.name);
+    else encodeAttrs(family ? family.attrsFor(msg.cmd) : EMPTY_SET, msg.attrs, w, family?.name ?? 'genl');
+  }
   if (msg.leftover) w.bytes(msg.leftover);
   writeHeader({ len: w.len, type: msg.type, flags: msg.flags, seq: msg.seq, pid: msg.pid }, w.buf, hdrAt);
   return w.finish();
