@@ -18,3 +18,5 @@ export * from './client/channel.ts';
 export * from './transport/kernel.ts';
 export * from './client/xfrm.ts';
 export * from './xfrm/objects.ts';
+export * from './tools/hexinput.ts';
+export * from './tools/json.ts';

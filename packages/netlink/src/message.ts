@@ -16,12 +16,16 @@ import { ByteWriter } from './wire/nlattr.ts';
 import { joinMessages, NLMSG, NLMSG_HDRLEN, type NlMsgHeader, splitDatagram, writeHeader } from './wire/nlmsg.ts';
 import { decodeXfrm, encodeXfrm, type XfrmMessage } from './xfrm/codec.ts';
 
-export type NetlinkMessage =
+export type NetlinkMessage = (
   | { kind: 'error'; header: NlMsgHeader; error: ErrorBody }
   | { kind: 'done'; header: NlMsgHeader; done: DoneBody }
   | { kind: 'control'; header: NlMsgHeader; payload: Uint8Array }
   | { kind: 'xfrm'; header: NlMsgHeader; xfrm: XfrmMessage }
-  | { kind: 'genl'; header: NlMsgHeader; genl: GenlMessage; family?: string };
+  | { kind: 'genl'; header: NlMsgHeader; genl: GenlMessage; family?: string }
+) & {
+  /** bytes after the last message of a datagram beyond its nlmsg_len (alignment padding), kept for exactness */
+  tail?: Uint8Array;
+};
 
 /** Which codec reads the non-control messages of a socket. */
 export type Protocol = 'xfrm' | 'genl';
@@ -90,7 +94,14 @@ export function decodeMessage(
 
 /** Decodes every message of a datagram. */
 export function decodeDatagram(dgram: Uint8Array, proto: Protocol, genl?: GenlRegistry): NetlinkMessage[] {
-  return splitDatagram(dgram).map((r) => decodeMessage(r.header, r.payload, proto, r.offset, genl));
+  const raws = splitDatagram(dgram);
+  const msgs = raws.map((r) => decodeMessage(r.header, r.payload, proto, r.offset, genl));
+  const last = raws[raws.length - 1];
+  if (last) {
+    const end = last.offset + last.header.len;
+    if (end < dgram.length) msgs[msgs.length - 1]!.tail = dgram.slice(end);
+  }
+  return msgs;
 }
 
 /** Encodes one message; `header.len` is recomputed from the content. */
@@ -118,6 +129,11 @@ export function encodeMessage(m: NetlinkMessage, genl?: GenlRegistry): Uint8Arra
   }
 }
 
+/** Encodes messages into one datagram: each padded to 4 bytes except the last, which gets its `tail`. */
 export function encodeDatagram(msgs: NetlinkMessage[], genl?: GenlRegistry): Uint8Array {
-  return joinMessages(msgs.map((m) => encodeMessage(m, genl)));
+  const last = msgs[msgs.length - 1];
+  return joinMessages(
+    msgs.map((m) => encodeMessage(m, genl)),
+    last?.tail,
+  );
 }

@@ -71,7 +71,8 @@ export function decodeAttrs(set: AttrSet, buf: Uint8Array, start: number, end: n
       continue;
     }
     const payloadOff = ra.payload.byteOffset - buf.byteOffset;
-    const sub: CodecCtx = { base: ra.offset + NLA_HDRLEN, path: ctx.path ? `${ctx.path} > ${spec.name}` : spec.name, family: ctx.family };
+    // codec convention: ctx.base + (index into buf) = offset from the start of the message
+    const sub: CodecCtx = { base: ra.offset + NLA_HDRLEN - payloadOff, path: ctx.path ? `${ctx.path} > ${spec.name}` : spec.name, family: ctx.family };
     if (ra.payload.length < spec.codec.minSize) {
       throw new NetlinkDecodeError(
         `${spec.name} payload is ${ra.payload.length} bytes, ${spec.codec.desc} needs at least ${spec.codec.minSize}`,
@@ -126,7 +127,8 @@ export function nested(getSet: () => AttrSet): PayloadCodec<Attr[]> {
     },
     minSize: 0,
     decode(b, off, len, ctx) {
-      return decodeAttrs(getSet(), b, off, off + len, ctx);
+      // decodeAttrs takes the message offset of its start position
+      return decodeAttrs(getSet(), b, off, off + len, { ...ctx, base: ctx.base + off });
     },
     length(v) {
       return encodedAttrsLength(getSet(), v);

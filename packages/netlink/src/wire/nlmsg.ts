@@ -118,16 +118,22 @@ export function splitDatagram(dgram: Uint8Array): RawMessage[] {
   return out;
 }
 
-/** Concatenates messages into one datagram, padding each to 4 bytes. */
-export function joinMessages(msgs: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const m of msgs) total += nlmsgAlign(m.length);
+/**
+ * Concatenates messages into one datagram, padding each but the last to 4 bytes (as senders do:
+ * a lone 17-byte message is sent as 17 bytes). `tail` is appended after the last message.
+ */
+export function joinMessages(msgs: Uint8Array[], tail?: Uint8Array): Uint8Array {
+  let total = tail?.length ?? 0;
+  msgs.forEach((m, i) => {
+    total += i === msgs.length - 1 ? m.length : nlmsgAlign(m.length);
+  });
   const out = new Uint8Array(total);
   let off = 0;
-  for (const m of msgs) {
+  msgs.forEach((m, i) => {
     out.set(m, off);
-    off += nlmsgAlign(m.length);
-  }
+    off += i === msgs.length - 1 ? m.length : nlmsgAlign(m.length);
+  });
+  if (tail) out.set(tail, off);
   return out;
 }
 

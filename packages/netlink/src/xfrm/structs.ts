@@ -381,7 +381,7 @@ const replayEsnHead = struct('xfrm_replay_state_esn', 24, [
   ['replayWindow', 20, u32],
 ]);
 
-export const replayStateEsn: PayloadCodec<T.XfrmReplayStateEsn> = structWithTail<T.XfrmReplayStateEsn>(
+const replayStateEsnFull = structWithTail<T.XfrmReplayStateEsn>(
   replayEsnHead,
   'bmp',
   (h) => {
@@ -407,6 +407,23 @@ export const replayStateEsn: PayloadCodec<T.XfrmReplayStateEsn> = structWithTail
   },
   'xfrm_replay_state_esn',
 );
+
+/**
+ * XFRMA_REPLAY_ESN_VAL. An attribute of exactly 24 bytes is valid whatever bmp_len says (the kernel
+ * zero-fills the bitmap; iproute2 sends it that way): it decodes with an all-zero `bmp`, and the
+ * generic raw-payload rule keeps the 24 original bytes for re-encoding.
+ */
+export const replayStateEsn: PayloadCodec<T.XfrmReplayStateEsn> = {
+  ...replayStateEsnFull,
+  decode(b, off, len, ctx) {
+    if (len === 24) {
+      const h = replayEsnHead.decode(b, off, len, ctx) as T.XfrmReplayStateEsn;
+      h.bmp = new Array<number>(Math.min(h.bmpLen, 4096)).fill(0);
+      return h;
+    }
+    return replayStateEsnFull.decode(b, off, len, ctx);
+  },
+};
 
 const secCtxHead = struct('xfrm_user_sec_ctx', 8, [
   ['len', 0, u16],
