@@ -6,6 +6,7 @@ import { CliUsageError } from './usage.ts';
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
+  bench: { summary: 'benchmarks: `bench [--quick] [--only NAME] [--json FILE]`', load: () => import('./commands/bench.ts') },
   nl: { summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`', load: () => import('./commands/nl.ts') },
 };
 

@@ -29,15 +29,21 @@ export function addressFamily(addr: Address): number {
 }
 
 function parseIPv4Into(text: string, out: Uint8Array, offset: number): void {
-  const parts = text.split('.');
-  if (parts.length !== 4) throw new AddressError(`invalid IPv4 address "${text}"`);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) throw new AddressError(`invalid IPv4 address "${text}"`);
-    const v = Number(p);
-    if (v > 255) throw new AddressError(`invalid IPv4 address "${text}"`);
-    out[offset + i] = v;
+  let octet = 0;
+  let digits = 0;
+  let idx = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a final '.'
+    if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) throw new AddressError(`invalid IPv4 address "${text}"`);
+    } else if (c === 46 && digits > 0 && idx < 4) {
+      out[offset + idx++] = octet;
+      octet = 0;
+      digits = 0;
+    } else throw new AddressError(`invalid IPv4 address "${text}"`);
   }
+  if (idx !== 4) throw new AddressError(`invalid IPv4 address "${text}"`);
 }
 
 function parseIPv6Into(text: string, out: Uint8Array, offset: number): void {

@@ -28,8 +28,6 @@ export interface PayloadCodec<T = unknown> {
   encode(v: T, out: Uint8Array, off: number, path: string): void;
 }
 
-const dvOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
-
 function checkLen(desc: string, need: number, len: number, ctx: CodecCtx, off: number): void {
   if (len < need) throw new NetlinkDecodeError(`${desc} needs ${need} bytes, got ${len}`, ctx.base + off, ctx.path);
 }
@@ -49,11 +47,16 @@ function intCodec(size: 1 | 2 | 4, be: boolean, signed = false): PayloadCodec<nu
     size,
     minSize: size,
     decode(b, off, len, ctx) {
-      checkLen(desc, size, len, ctx, off);
-      if (size === 1) return signed ? ((b[off]! << 24) >> 24) : b[off]!;
-      const dv = dvOf(b);
-      if (size === 2) return signed ? dv.getInt16(off, !be) : dv.getUint16(off, !be);
-      return signed ? dv.getInt32(off, !be) : dv.getUint32(off, !be);
+      if (len < size) checkLen(desc, size, len, ctx, off);
+      if (size === 1) return signed ? (b[off]! << 24) >> 24 : b[off]!;
+      if (size === 2) {
+        const v = be ? (b[off]! << 8) | b[off + 1]! : b[off]! | (b[off + 1]! << 8);
+        return signed ? (v << 16) >> 16 : v;
+      }
+      const v = be
+        ? (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!
+        : b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24);
+      return signed ? v | 0 : v >>> 0;
     },
     length: () => size,
     encode(v, out, off, path) {
@@ -62,10 +65,26 @@ function intCodec(size: 1 | 2 | 4, be: boolean, signed = false): PayloadCodec<nu
           throw new NetlinkEncodeError(`${desc} value out of range: ${String(v)}`, path);
         }
       } else intCheck(v, max, path, desc);
-      const dv = dvOf(out);
       if (size === 1) out[off] = v & 0xff;
-      else if (size === 2) dv.setUint16(off, v & 0xffff, !be);
-      else dv.setUint32(off, v >>> 0, !be);
+      else if (size === 2) {
+        if (be) {
+          out[off] = (v >> 8) & 0xff;
+          out[off + 1] = v & 0xff;
+        } else {
+          out[off] = v & 0xff;
+          out[off + 1] = (v >> 8) & 0xff;
+        }
+      } else if (be) {
+        out[off] = (v >>> 24) & 0xff;
+        out[off + 1] = (v >>> 16) & 0xff;
+        out[off + 2] = (v >>> 8) & 0xff;
+        out[off + 3] = v & 0xff;
+      } else {
+        out[off] = v & 0xff;
+        out[off + 1] = (v >>> 8) & 0xff;
+        out[off + 2] = (v >>> 16) & 0xff;
+        out[off + 3] = (v >>> 24) & 0xff;
+      }
     },
   };
 }
@@ -77,20 +96,41 @@ export const s32 = intCodec(4, false, true);
 export const be16 = intCodec(2, true);
 export const be32 = intCodec(4, true);
 
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const rd32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const wr32 = (out: Uint8Array, o: number, v: number): void => {
+  out[o] = v & 0xff;
+  out[o + 1] = (v >>> 8) & 0xff;
+  out[o + 2] = (v >>> 16) & 0xff;
+  out[o + 3] = (v >>> 24) & 0xff;
+};
+
 export const u64: PayloadCodec<bigint> = {
   desc: 'u64',
   size: 8,
   minSize: 8,
   decode(b, off, len, ctx) {
-    checkLen('u64', 8, len, ctx, off);
-    return dvOf(b).getBigUint64(off, true);
+    if (len < 8) checkLen('u64', 8, len, ctx, off);
+    const lo = rd32(b, off);
+    const hi = rd32(b, off + 4);
+    if (hi === 0) return BigInt(lo);
+    if (hi === 0xffffffff && lo === 0xffffffff) return U64_MAX;
+    return (BigInt(hi) << 32n) | BigInt(lo);
   },
   length: () => 8,
   encode(v, out, off, path) {
-    if (typeof v !== 'bigint' || v < 0n || v > 0xffff_ffff_ffff_ffffn) {
+    if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) {
       throw new NetlinkEncodeError(`u64 value must be a bigint 0..2^64-1, got ${String(v)}`, path);
     }
-    dvOf(out).setBigUint64(off, v, true);
+    if (v === U64_MAX) {
+      out.fill(0xff, off, off + 8);
+    } else if (v <= 0xffffffffn) {
+      wr32(out, off, Number(v));
+      wr32(out, off + 4, 0);
+    } else {
+      wr32(out, off, Number(v & 0xffffffffn));
+      wr32(out, off + 4, Number(v >> 32n));
+    }
   },
 };
 
@@ -99,8 +139,8 @@ export const uint: PayloadCodec<number | bigint> = {
   desc: 'uint',
   minSize: 4,
   decode(b, off, len, ctx) {
-    if (len === 4) return dvOf(b).getUint32(off, true);
-    if (len === 8) return dvOf(b).getBigUint64(off, true);
+    if (len === 4) return rd32(b, off);
+    if (len === 8) return (BigInt(rd32(b, off + 4)) << 32n) | BigInt(rd32(b, off));
     throw new NetlinkDecodeError(`uint payload must be 4 or 8 bytes, got ${len}`, ctx.base + off, ctx.path);
   },
   length: (v) => (typeof v === 'bigint' && v > 0xffffffffn ? 8 : 4),
@@ -156,8 +196,7 @@ export const bitfield32: PayloadCodec<{ value: number; selector: number }> = {
   minSize: 8,
   decode(b, off, len, ctx) {
     checkLen('bitfield32', 8, len, ctx, off);
-    const dv = dvOf(b);
-    return { value: dv.getUint32(off, true), selector: dv.getUint32(off + 4, true) };
+    return { value: rd32(b, off), selector: rd32(b, off + 4) };
   },
   length: () => 8,
   encode(v, out, off, path) {
@@ -199,14 +238,14 @@ export function charArray(size: number): PayloadCodec<string> {
       checkLen(`char[${size}]`, size, len, ctx, off);
       let end = off;
       while (end < off + size && b[end] !== 0) end++;
-      return Buffer.from(b.buffer, b.byteOffset + off, end - off).toString('latin1');
+      return String.fromCharCode.apply(null, b.subarray(off, end) as unknown as number[]);
     },
     length: () => size,
     encode(v, out, off, path) {
-      if (typeof v !== 'string' || Buffer.byteLength(v, 'latin1') >= size) {
+      if (typeof v !== 'string' || v.length >= size) {
         throw new NetlinkEncodeError(`name must be a string shorter than ${size} bytes`, path);
       }
-      Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(v, off, 'latin1');
+      for (let i = 0; i < v.length; i++) out[off + i] = v.charCodeAt(i) & 0xff;
     },
   };
 }

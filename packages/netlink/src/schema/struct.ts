@@ -34,6 +34,14 @@ export function struct<T>(
   }
   const desc = `struct ${name}`;
   const familyOffset = opts.familyOffset;
+  const compiled = fields.map(([fname, offset, codec, fo]) => ({
+    name: fname,
+    offset,
+    codec,
+    size: codec.size!,
+    familyOffset: fo?.familyOffset,
+    omitIfZero: !!fo?.omitIfZero,
+  }));
   return {
     desc,
     size,
@@ -45,18 +53,21 @@ export function struct<T>(
         throw new NetlinkDecodeError(`${desc} needs ${size} bytes, got ${len}`, ctx.base + off, ctx.path);
       }
       const family = familyOffset === undefined ? ctx.family : b[off + familyOffset]! | (b[off + familyOffset + 1]! << 8);
+      // fields cannot fail once the size is checked: share one context (path only matters for errors)
+      const sub: CodecCtx = family === ctx.family ? ctx : { base: ctx.base, path: ctx.path, family };
       const obj: Record<string, unknown> = {};
-      for (const [fname, foff, codec, fo] of fields) {
-        const fam =
-          fo?.familyOffset === undefined ? family : b[off + fo.familyOffset]! | (b[off + fo.familyOffset + 1]! << 8);
-        const fsize = codec.size!;
-        if (fo?.omitIfZero) {
+      for (let i = 0; i < compiled.length; i++) {
+        const f = compiled[i]!;
+        const at = off + f.offset;
+        if (f.omitIfZero) {
           let zero = true;
-          for (let i = 0; i < fsize; i++) if (b[off + foff + i] !== 0) zero = false;
+          for (let j = 0; j < f.size; j++) if (b[at + j] !== 0) zero = false;
           if (zero) continue;
         }
-        const sub: CodecCtx = { base: ctx.base, path: ctx.path ? `${ctx.path}.${fname}` : fname, family: fam };
-        obj[fname] = codec.decode(b, off + foff, fsize, sub);
+        if (f.familyOffset !== undefined) {
+          const fam = b[off + f.familyOffset]! | (b[off + f.familyOffset + 1]! << 8);
+          obj[f.name] = f.codec.decode(b, at, f.size, { base: ctx.base, path: ctx.path, family: fam });
+        } else obj[f.name] = f.codec.decode(b, at, f.size, sub);
       }
       return obj as T;
     },
@@ -64,13 +75,14 @@ export function struct<T>(
     encode(v, out, off, path) {
       if (v === null || typeof v !== 'object') throw new NetlinkEncodeError(`${desc}: object expected`, path);
       const o = v as Record<string, unknown>;
-      for (const [fname, foff, codec, fo] of fields) {
-        const fv = o[fname];
+      for (let i = 0; i < compiled.length; i++) {
+        const f = compiled[i]!;
+        const fv = o[f.name];
         if (fv === undefined) {
-          if (fo?.omitIfZero) continue;
-          throw new NetlinkEncodeError(`${desc}: missing field ${fname}`, path);
+          if (f.omitIfZero) continue;
+          throw new NetlinkEncodeError(`${desc}: missing field ${f.name}`, path);
         }
-        codec.encode(fv, out, off + foff, path ? `${path}.${fname}` : fname);
+        f.codec.encode(fv, out, off + f.offset, path);
       }
     },
   };

@@ -1,0 +1,3 @@
+export * from './harness.ts';
+export * from './run.ts';
+export * from './codec.ts';
