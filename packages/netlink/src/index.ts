@@ -20,3 +20,6 @@ export * from './client/xfrm.ts';
 export * from './xfrm/objects.ts';
 export * from './tools/hexinput.ts';
 export * from './tools/json.ts';
+export * from './devlink/index.ts';
+export * from './genl/resolve.ts';
+export * from './client/devlink.ts';

@@ -63,7 +63,9 @@ export function decodeAttrs(set: AttrSet, buf: Uint8Array, start: number, end: n
   for (const ra of attrs) {
     const spec = set.byType.get(ra.type) ?? (set.fallback ? { ...set.fallback, type: ra.type } : undefined);
     const a: Attr = { type: ra.type, name: spec ? spec.name : unknownName(ra.type), value: undefined };
-    if (ra.flagBits) a.flagBits = ra.flagBits;
+    // record the flag bits when they are set, and also when they are absent but the table would add
+    // them on encoding (a nest sent without NLA_F_NESTED must re-encode without it)
+    if (ra.flagBits || spec?.nestedFlag) a.flagBits = ra.flagBits;
     if (ra.padding) a.padding = ra.padding;
     if (!spec) {
       a.value = ra.payload.slice();

@@ -1,0 +1,160 @@
+/**
+ * AES-GCM for ESP (RFC 4106): a context per SA and direction holds the key schedule and the 4-byte
+ * salt; each message supplies the 8-byte explicit IV (nonce = salt ‖ IV), the AAD and the data.
+ *
+ * Two providers implement `GcmProvider` with identical bytes: the native addon (one EVP_CIPHER_CTX per
+ * context, only the nonce reset per packet) and `node:crypto` (a cipher object per packet). Offsets are
+ * bounds-checked by both: an out-of-range region throws a RangeError and nothing is written.
+ *
+ * Batch descriptors are `GCM_DESC_STRIDE` u32 per message:
+ *   seal: [srcOff, srcLen, dstOff, tailLen, ivOff (in dst), aadOff, aadLen, tagLen]
+ *   open: [srcOff, len,    dstOff, 0,       ivOff (in src), aadOff, aadLen, tagLen]  (tag at src[srcOff+len])
+ */
+
+export const GCM_DESC_STRIDE = 8;
+export const GCM_SALT_LEN = 4;
+export const GCM_IV_LEN = 8;
+
+export type GcmDirection = 'seal' | 'open';
+export type GcmProviderName = 'native' | 'node-crypto';
+
+export type GcmErrorCode =
+  | 'BAD_KEY_LENGTH'
+  | 'BAD_SALT_LENGTH'
+  | 'BAD_TAG_LENGTH'
+  | 'WRONG_DIRECTION'
+  | 'DISPOSED';
+
+/** Misuse of the GCM API. Messages name lengths and offsets, never key bytes. */
+export class GcmError extends Error {
+  override readonly name = 'GcmError';
+  readonly code: GcmErrorCode;
+  constructor(code: GcmErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface GcmContext {
+  readonly provider: GcmProviderName;
+  readonly direction: GcmDirection;
+  /** 16 or 32. */
+  readonly keyLength: number;
+  /**
+   * Seals src[srcOff, +srcLen) ‖ dst[dstOff+srcLen, +tailLen) (the tail is already in dst, e.g. an ESP
+   * trailer) into dst[dstOff, +srcLen+tailLen) followed by the tag. Same buffer and offset = in place.
+   */
+  seal(
+    src: Uint8Array,
+    srcOff: number,
+    srcLen: number,
+    dst: Uint8Array,
+    dstOff: number,
+    tailLen: number,
+    iv: Uint8Array,
+    ivOff: number,
+    aad: Uint8Array,
+    aadOff: number,
+    aadLen: number,
+    tagLen: number,
+  ): void;
+  /**
+   * Opens src[srcOff, +len) whose tag follows it into dst[dstOff, +len). Returns false when the tag does
+   * not verify; the output region is then zeroed (no unauthenticated plaintext is released).
+   */
+  open(
+    src: Uint8Array,
+    srcOff: number,
+    len: number,
+    dst: Uint8Array,
+    dstOff: number,
+    iv: Uint8Array,
+    ivOff: number,
+    aad: Uint8Array,
+    aadOff: number,
+    aadLen: number,
+    tagLen: number,
+  ): boolean;
+  /** Seals `count` messages described by `desc` (see the module comment). */
+  sealBatch(src: Uint8Array, dst: Uint8Array, aad: Uint8Array, desc: Uint32Array, count: number): void;
+  /** Opens `count` messages; ok[i] = 1 when message i verified. Returns the number verified. */
+  openBatch(
+    src: Uint8Array,
+    dst: Uint8Array,
+    aad: Uint8Array,
+    desc: Uint32Array,
+    count: number,
+    ok: Uint8Array,
+  ): number;
+  /** Releases the key schedule. The context is unusable afterwards. */
+  dispose(): void;
+}
+
+export interface GcmProvider {
+  readonly name: GcmProviderName;
+  /** key: 16 or 32 bytes; salt: 4 bytes. */
+  createContext(key: Uint8Array, salt: Uint8Array, direction: GcmDirection): GcmContext;
+}
+
+export function validateGcmKey(key: Uint8Array, salt: Uint8Array): void {
+  if (!(key instanceof Uint8Array) || (key.length !== 16 && key.length !== 32)) {
+    const n = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+    throw new GcmError('BAD_KEY_LENGTH', `AES-GCM key must be 16 or 32 bytes, got ${n}`);
+  }
+  if (!(salt instanceof Uint8Array) || salt.length !== GCM_SALT_LEN) {
+    const n = salt instanceof Uint8Array ? `${salt.length} bytes` : typeof salt;
+    throw new GcmError('BAD_SALT_LENGTH', `RFC 4106 salt must be 4 bytes, got ${n}`);
+  }
+}
+
+export function isValidTagLength(t: number): boolean {
+  return t === 4 || t === 8 || (Number.isInteger(t) && t >= 12 && t <= 16);
+}
+
+/** Throws a RangeError unless [off, off+len) lies in a buffer of `total` bytes. */
+export function checkRange(what: string, off: number, len: number, total: number): void {
+  if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > total) {
+    throw new RangeError(`${what} range ${off}+${len} exceeds ${total} bytes`);
+  }
+}
+
+/** One-shot seal with a 12-byte nonce (salt = nonce[0..4)): returns ciphertext ‖ tag. Allocates. */
+export function gcmSealMessage(
+  provider: GcmProvider,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+  tagLen = 16,
+): Uint8Array {
+  if (nonce.length !== 12) throw new RangeError(`nonce must be 12 bytes, got ${nonce.length}`);
+  const ctx = provider.createContext(key, nonce.subarray(0, 4), 'seal');
+  try {
+    const out = new Uint8Array(plaintext.length + tagLen);
+    ctx.seal(plaintext, 0, plaintext.length, out, 0, 0, nonce, 4, aad, 0, aad.length, tagLen);
+    return out;
+  } finally {
+    ctx.dispose();
+  }
+}
+
+/** One-shot open of ciphertext ‖ tag with a 12-byte nonce: the plaintext, or null if the tag fails. */
+export function gcmOpenMessage(
+  provider: GcmProvider,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+  tagLen = 16,
+): Uint8Array | null {
+  if (nonce.length !== 12) throw new RangeError(`nonce must be 12 bytes, got ${nonce.length}`);
+  if (sealed.length < tagLen) return null;
+  const ctx = provider.createContext(key, nonce.subarray(0, 4), 'open');
+  try {
+    const len = sealed.length - tagLen;
+    const out = new Uint8Array(len);
+    return ctx.open(sealed, 0, len, out, 0, nonce, 4, aad, 0, aad.length, tagLen) ? out : null;
+  } finally {
+    ctx.dispose();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Native AES-GCM provider: wraps `@xfrmkit/native` (one EVP_CIPHER_CTX per context; per message only
+ * the nonce is reset). Batch calls process many messages in one N-API call.
+ */
+import type { NativeApi, NativeGcmHandle } from '@xfrmkit/native';
+import {
+  type GcmContext,
+  type GcmDirection,
+  GcmError,
+  type GcmProvider,
+  isValidTagLength,
+  validateGcmKey,
+} from './gcm.ts';
+
+class NativeGcmContext implements GcmContext {
+  readonly provider = 'native' as const;
+  readonly direction: GcmDirection;
+  readonly keyLength: number;
+  private h: NativeGcmHandle | null;
+
+  constructor(
+    private readonly api: NativeApi,
+    key: Uint8Array,
+    salt: Uint8Array,
+    direction: GcmDirection,
+  ) {
+    validateGcmKey(key, salt);
+    this.direction = direction;
+    this.keyLength = key.length;
+    this.h = api.gcmCreate(key, salt, direction === 'seal');
+  }
+
+  private live(dir: GcmDirection): NativeGcmHandle {
+    if (!this.h) throw new GcmError('DISPOSED', 'GCM context was disposed');
+    if (this.direction !== dir) {
+      throw new GcmError('WRONG_DIRECTION', `this GCM context was created for ${this.direction}, not ${dir}`);
+    }
+    return this.h;
+  }
+
+  seal(
+    src: Uint8Array,
+    srcOff: number,
+    srcLen: number,
+    dst: Uint8Array,
+    dstOff: number,
+    tailLen: number,
+    iv: Uint8Array,
+    ivOff: number,
+    aad: Uint8Array,
+    aadOff: number,
+    aadLen: number,
+    tagLen: number,
+  ): void {
+    const h = this.live('seal');
+    if (!isValidTagLength(tagLen))
+      throw new GcmError('BAD_TAG_LENGTH', `tag length ${tagLen} is not 4, 8 or 12..16`);
+    this.api.gcmSeal(h, src, srcOff, srcLen, dst, dstOff, tailLen, iv, ivOff, aad, aadOff, aadLen, tagLen);
+  }
+
+  open(
+    src: Uint8Array,
+    srcOff: number,
+    len: number,
+    dst: Uint8Array,
+    dstOff: number,
+    iv: Uint8Array,
+    ivOff: number,
+    aad: Uint8Array,
+    aadOff: number,
+    aadLen: number,
+    tagLen: number,
+  ): boolean {
+    const h = this.live('open');
+    if (!isValidTagLength(tagLen))
+      throw new GcmError('BAD_TAG_LENGTH', `tag length ${tagLen} is not 4, 8 or 12..16`);
+    return this.api.gcmOpen(h, src, srcOff, len, dst, dstOff, iv, ivOff, aad, aadOff, aadLen, tagLen);
+  }
+
+  sealBatch(src: Uint8Array, dst: Uint8Array, aad: Uint8Array, desc: Uint32Array, count: number): void {
+    this.api.gcmSealBatch(this.live('seal'), src, dst, aad, desc, count);
+  }
+
+  openBatch(
+    src: Uint8Array,
+    dst: Uint8Array,
+    aad: Uint8Array,
+    desc: Uint32Array,
+    count: number,
+    ok: Uint8Array,
+  ): number {
+    return this.api.gcmOpenBatch(this.live('open'), src, dst, aad, desc, count, ok);
+  }
+
+  dispose(): void {
+    if (this.h) this.api.gcmFree(this.h);
+    this.h = null;
+  }
+}
+
+export function createNativeGcmProvider(api: NativeApi): GcmProvider {
+  return {
+    name: 'native',
+    createContext(key: Uint8Array, salt: Uint8Array, direction: GcmDirection): GcmContext {
+      return new NativeGcmContext(api, key, salt, direction);
+    },
+  };
+}

@@ -1,0 +1,864 @@
+/**
+ * Security Policy Database: the kernel's policy tables (`net/xfrm/xfrm_policy.c`) as a model.
+ *
+ * Semantics (xfrm-uapi.md §6, §7.4–7.6, §8.1/8.4, §11):
+ * - chains per (type, dir); order: packet-offloaded policies first, then ascending priority, ties
+ *   oldest first (an UPDPOLICY replacement counts as new but keeps the old index);
+ * - identity = dir + type + if_id + exact sanitised mark + byte-identical selector + security context
+ *   (not priority): NEWPOLICY → EEXIST, UPDPOLICY replaces;
+ * - index generation `gen | dir`, gen += 8, 0 → 8, collisions skipped, a free user index is kept;
+ * - lookup: SUB type first, then MAIN; default policy per direction when nothing matches.
+ *
+ * Lookup structure, per (type, dir, family): an exact hash for host/host selectors and a Patricia trie
+ * over destination prefixes whose nodes hold candidates sorted by (class, priority, age); a node
+ * with many candidates gets a second trie over source prefixes. A lookup walks one trie path,
+ * evaluating each candidate list only while it can still beat the best match so far.
+ */
+import type { XfrmPolicy } from '../types/objects.ts';
+import type { XfrmMark, XfrmSelector, XfrmUserSecCtx, XfrmuSpdinfo } from '../types/xfrm.ts';
+import {
+  AF_INET,
+  AF_INET6,
+  IPPROTO,
+  XFRM_MODE,
+  XFRM_OFFLOAD_FLAG,
+  XFRM_POLICY_DIR,
+  XFRM_POLICY_TYPE,
+  XFRM_USERPOLICY,
+} from '../types/xfrm.ts';
+import type { Clock } from '../lifetime/clock.ts';
+import { systemClock } from '../lifetime/clock.ts';
+import { evaluatePolicyTimer, hasTimeLimits } from '../lifetime/lifetime.ts';
+import { type Timed, TimerQueue } from '../lifetime/timer-queue.ts';
+import { XfrmError } from '../sad/xfrm-error.ts';
+import { addressWords } from './address-words.ts';
+import { PrefixTrie, type TrieNode, bitAt } from './prefix-trie.ts';
+import {
+  type CompiledFlow,
+  type CompiledSelector,
+  type Flow,
+  checkUint,
+  compileFlow,
+  compileSelector,
+  selectorMatchesFlow,
+} from './selector.ts';
+
+export const XFRM_MAX_DEPTH = 6;
+export const XFRM_POLICY_HASHMAX = 1_048_576;
+/** candidates per destination node before a source-prefix trie is built. */
+const SMALL_BUCKET = 8;
+
+export type PolicyDirName = 'in' | 'out' | 'fwd';
+export type DefaultAction = 'accept' | 'block';
+
+/** One policy in the SPD. `policy` is the stored record; treat it as read-only outside the SPD. */
+export interface SpdEntry extends Timed {
+  readonly policy: XfrmPolicy;
+  readonly dir: number;
+  readonly type: number;
+  readonly family: number;
+  readonly index: number;
+  readonly priority: number;
+  /** insertion serial (age): smaller = older. */
+  readonly serial: number;
+  /** 0 for packet-offloaded policies (head of chain), 1 otherwise. */
+  readonly cls: number;
+  /** cls·2^32 + priority: the primary order key. */
+  readonly rank: number;
+  readonly sel: CompiledSelector;
+  /** signed 32-bit views, v already `&= m`. */
+  readonly markV: number;
+  readonly markM: number;
+  readonly ifId: number;
+  readonly identity: string;
+  /** exact-hash placement (host/host selector). */
+  readonly exact: boolean;
+}
+
+export interface SpdInsertResult {
+  entry: SpdEntry;
+  /** the policy an UPDPOLICY replaced. */
+  replaced?: XfrmPolicy;
+}
+
+export interface PolicyExpireEvent {
+  hard: boolean;
+  dir: number;
+  policy: XfrmPolicy;
+}
+
+export interface SpdLookupResult {
+  /** the matching policy, if any. */
+  policy?: SpdEntry;
+  /** allow/block of the policy, or the direction's default when none matched. */
+  action: 'allow' | 'block';
+  /** true when the default policy decided. */
+  usedDefault: boolean;
+}
+
+/** Identifies a policy for GET/DELETE (`xfrm_userpolicy_id` + attributes). */
+export interface PolicyQuery {
+  dir: number;
+  /** non-zero: by index; 0: by selector. */
+  index?: number;
+  sel?: XfrmSelector;
+  /** XFRMA_POLICY_TYPE type; default MAIN. */
+  type?: number;
+  ifId?: number;
+  /** exact (v, m) as the request gives it (no MARK attribute = 0/0). */
+  mark?: XfrmMark;
+  secCtx?: XfrmUserSecCtx;
+}
+
+export interface SpdOptions {
+  clock?: Clock;
+}
+
+export interface SpdInfo {
+  info: XfrmuSpdinfo;
+  /** index-hash mask (7 initially). */
+  spdhcnt: number;
+  spdhmcnt: number;
+  ipv4Thresh: { lbits: number; rbits: number };
+  ipv6Thresh: { lbits: number; rbits: number };
+}
+
+// ------------------------------------------------------------------ validation (§6.1)
+
+const TEMPLATE_PROTOS = new Set<number>([IPPROTO.ESP, IPPROTO.AH, IPPROTO.COMP, IPPROTO.ROUTING, IPPROTO.DSTOPTS]);
+
+function secCtxKey(c: XfrmUserSecCtx | undefined): string {
+  if (c === undefined) return '';
+  let hex = '';
+  for (const b of c.ctx) hex += b.toString(16).padStart(2, '0');
+  return `${c.ctxAlg}:${c.ctxDoi}:${hex}`;
+}
+
+function checkSecCtx(c: XfrmUserSecCtx | undefined): void {
+  if (c === undefined) return;
+  if (c.ctx === undefined || c.len !== 8 + c.ctxLen || c.ctx.length !== c.ctxLen) {
+    throw new XfrmError('EINVAL', 'Invalid security context length');
+  }
+}
+
+/**
+ * NEWPOLICY/UPDPOLICY validation in kernel order (`verify_newpolicy_info`, `verify_policy_type`,
+ * `validate_tmpl`). Mutates nothing; returns the template families after 0 → policy family.
+ */
+export function validatePolicy(p: XfrmPolicy): number[] {
+  if (p === null || typeof p !== 'object' || p.info === null || typeof p.info !== 'object') {
+    throw new XfrmError('EINVAL', 'policy must be an object with info');
+  }
+  const info = p.info;
+  if (info.sel === null || typeof info.sel !== 'object') throw new XfrmError('EINVAL', 'policy selector missing');
+  if (checkUint(info.share, 8, 'share') > 3) throw new XfrmError('EINVAL', 'Invalid policy share');
+  if (checkUint(info.action, 8, 'action') > 1) throw new XfrmError('EINVAL', 'Invalid policy action');
+  const fam = info.sel.family;
+  const pd = checkUint(info.sel.prefixlenD, 8, 'prefixlen_d');
+  const ps = checkUint(info.sel.prefixlenS, 8, 'prefixlen_s');
+  if (fam === AF_INET) {
+    if (pd > 32 || ps > 32) throw new XfrmError('EINVAL', 'Invalid prefix length in selector (must be <= 32 for IPv4)');
+  } else if (fam === AF_INET6) {
+    if (pd > 128 || ps > 128)
+      throw new XfrmError('EINVAL', 'Invalid prefix length in selector (must be <= 128 for IPv6)');
+  } else {
+    throw new XfrmError('EINVAL', 'Invalid selector family');
+  }
+  const dir = checkUint(info.dir, 8, 'dir');
+  if (dir > 2) throw new XfrmError('EINVAL', 'Invalid policy direction');
+  const index = checkUint(info.index, 32, 'index');
+  if (index !== 0 && (index & 7) !== dir) throw new XfrmError('EINVAL', "Policy index doesn't match direction");
+  checkSecCtx(p.secCtx);
+  const type = p.ptype ?? XFRM_POLICY_TYPE.MAIN;
+  if (type !== XFRM_POLICY_TYPE.MAIN && type !== XFRM_POLICY_TYPE.SUB) {
+    throw new XfrmError('EINVAL', 'Invalid policy type');
+  }
+  const tmpls = p.tmpls ?? [];
+  if (!Array.isArray(tmpls)) throw new XfrmError('EINVAL', 'templates must be an array');
+  if (tmpls.length > XFRM_MAX_DEPTH) throw new XfrmError('EINVAL', 'Template count must be <= XFRM_MAX_DEPTH (6)');
+  const families: number[] = [];
+  let prev = fam;
+  for (const t of tmpls) {
+    const tf = t.family === 0 ? fam : t.family;
+    const mode = checkUint(t.mode, 8, 'template mode');
+    if (mode === XFRM_MODE.TUNNEL || mode === XFRM_MODE.BEET || mode === XFRM_MODE.IPTFS) {
+      if (t.optional && dir === XFRM_POLICY_DIR.OUT) {
+        throw new XfrmError('EINVAL', 'Mode in optional template not allowed in outbound policy');
+      }
+    } else if (tf !== prev) {
+      throw new XfrmError('EINVAL', "Mode in template doesn't support a family change");
+    }
+    if (mode >= 6) throw new XfrmError('EINVAL', 'Mode in template must be < XFRM_MODE_MAX (6)');
+    prev = tf;
+    if (tf !== AF_INET && tf !== AF_INET6) throw new XfrmError('EINVAL', 'Invalid family in template');
+    if (!TEMPLATE_PROTOS.has(t.id?.proto)) throw new XfrmError('EINVAL', 'Invalid XFRM protocol in template');
+    families.push(tf);
+  }
+  return families;
+}
+
+/** Byte-identity key of a 56-byte selector (padding and `user` included). */
+export function selectorKey(sel: XfrmSelector): string {
+  const d = addressWords(sel.daddr);
+  const s = addressWords(sel.saddr);
+  const pad = sel.pad;
+  const p = pad === undefined ? '0,0,0' : `${pad[0] ?? 0},${pad[1] ?? 0},${pad[2] ?? 0}`;
+  return [
+    d.join('.'),
+    s.join('.'),
+    sel.dport,
+    sel.dportMask,
+    sel.sport,
+    sel.sportMask,
+    sel.family,
+    sel.prefixlenD,
+    sel.prefixlenS,
+    sel.proto,
+    p,
+    sel.ifindex | 0,
+    sel.user >>> 0,
+  ].join('|');
+}
+
+function identityKey(dir: number, type: number, ifId: number, v: number, m: number, sel: XfrmSelector, ctx?: XfrmUserSecCtx) {
+  return `${dir}/${type}/${ifId}/${v >>> 0}/${m >>> 0}/${selectorKey(sel)}/${secCtxKey(ctx)}`;
+}
+
+/** True if `a` precedes `b` in chain order. */
+export function policyBefore(a: SpdEntry, b: SpdEntry): boolean {
+  return a.rank < b.rank || (a.rank === b.rank && a.serial < b.serial);
+}
+
+// ------------------------------------------------------------------ per (type, dir, family) index
+
+interface ExactSlot {
+  d0: number;
+  d1: number;
+  d2: number;
+  d3: number;
+  s0: number;
+  s1: number;
+  s2: number;
+  s3: number;
+  list: SpdEntry[];
+}
+
+/** Candidates sharing one destination prefix. */
+class Bucket {
+  small: SpdEntry[] | undefined = [];
+  strie: PrefixTrie<SpdEntry[]> | undefined = undefined;
+  count = 0;
+  constructor(private readonly bits: 32 | 128) {}
+
+  add(e: SpdEntry): void {
+    this.count++;
+    if (this.small !== undefined) {
+      insertSorted(this.small, e);
+      if (this.small.length > SMALL_BUCKET) {
+        const t = new PrefixTrie<SpdEntry[]>(this.bits);
+        for (const x of this.small) insertSorted(t.getOrCreate(sWords(x), x.sel.prefixlenS, () => []), x);
+        this.strie = t;
+        this.small = undefined;
+      }
+      return;
+    }
+    insertSorted(this.strie!.getOrCreate(sWords(e), e.sel.prefixlenS, () => []), e);
+  }
+
+  remove(e: SpdEntry): void {
+    if (this.small !== undefined) {
+      const i = this.small.indexOf(e);
+      if (i >= 0) {
+        this.small.splice(i, 1);
+        this.count--;
+      }
+      return;
+    }
+    const t = this.strie!;
+    const k = sWords(e);
+    const list = t.get(k, e.sel.prefixlenS);
+    if (list === undefined) return;
+    const i = list.indexOf(e);
+    if (i < 0) return;
+    list.splice(i, 1);
+    this.count--;
+    if (list.length === 0) t.delete(k, e.sel.prefixlenS);
+    if (this.count <= SMALL_BUCKET / 2) {
+      const all: SpdEntry[] = [];
+      for (const l of t.values()) for (const x of l) insertSorted(all, x);
+      this.small = all;
+      this.strie = undefined;
+    }
+  }
+}
+
+function sWords(e: SpdEntry): number[] {
+  return [e.sel.sv0, e.sel.sv1, e.sel.sv2, e.sel.sv3];
+}
+
+function dWords(e: SpdEntry): number[] {
+  return [e.sel.dv0, e.sel.dv1, e.sel.dv2, e.sel.dv3];
+}
+
+function insertSorted(list: SpdEntry[], e: SpdEntry): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (policyBefore(list[mid]!, e)) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === list.length) list.push(e);
+  else list.splice(lo, 0, e);
+}
+
+function exactHash(f: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) {
+  let h = f === AF_INET ? d0 : d0 ^ Math.imul(d1, 0x27d4eb2d) ^ Math.imul(d2, 0x165667b1) ^ d3;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  const s = f === AF_INET ? s0 : s0 ^ Math.imul(s1, 0x27d4eb2d) ^ Math.imul(s2, 0x165667b1) ^ s3;
+  h ^= Math.imul(s ^ (s >>> 15), 0xc2b2ae35);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0x9e3779b1);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Does `e` (whose selector family equals the flow family) match the flow? */
+function entryMatches(e: SpdEntry, f: CompiledFlow): boolean {
+  return e.ifId === f.ifId && (f.mark & e.markM) === e.markV && selectorMatchesFlow(e.sel, f);
+}
+
+/** First entry of a sorted list that matches and beats `best`. */
+function scanList(list: SpdEntry[], f: CompiledFlow, best: SpdEntry | undefined): SpdEntry | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i]!;
+    if (best !== undefined && !policyBefore(e, best)) return best;
+    if (entryMatches(e, f)) return e;
+  }
+  return best;
+}
+
+class PolicyIndex {
+  private exact: (ExactSlot[] | undefined)[] = new Array(64).fill(undefined);
+  private exactMask = 63;
+  private exactSlots = 0;
+  readonly dtrie: PrefixTrie<Bucket>;
+  count = 0;
+
+  constructor(readonly family: number) {
+    this.dtrie = new PrefixTrie<Bucket>(family === AF_INET ? 32 : 128);
+  }
+
+  private slotFor(e: SpdEntry, create: boolean): ExactSlot | undefined {
+    const c = e.sel;
+    const h = exactHash(this.family, c.dv0, c.dv1, c.dv2, c.dv3, c.sv0, c.sv1, c.sv2, c.sv3) & this.exactMask;
+    let b = this.exact[h];
+    if (b !== undefined) {
+      for (const s of b) {
+        if (
+          s.d0 === c.dv0 &&
+          s.d1 === c.dv1 &&
+          s.d2 === c.dv2 &&
+          s.d3 === c.dv3 &&
+          s.s0 === c.sv0 &&
+          s.s1 === c.sv1 &&
+          s.s2 === c.sv2 &&
+          s.s3 === c.sv3
+        )
+          return s;
+      }
+    }
+    if (!create) return undefined;
+    if (this.exactSlots + 1 > this.exact.length) {
+      this.growExact();
+      return this.slotFor(e, true);
+    }
+    const slot: ExactSlot = {
+      d0: c.dv0,
+      d1: c.dv1,
+      d2: c.dv2,
+      d3: c.dv3,
+      s0: c.sv0,
+      s1: c.sv1,
+      s2: c.sv2,
+      s3: c.sv3,
+      list: [],
+    };
+    if (b === undefined) {
+      b = [];
+      this.exact[h] = b;
+    }
+    b.push(slot);
+    this.exactSlots++;
+    return slot;
+  }
+
+  private growExact(): void {
+    const old = this.exact;
+    const size = old.length * 2;
+    this.exact = new Array(size).fill(undefined);
+    this.exactMask = size - 1;
+    for (const b of old) {
+      if (b === undefined) continue;
+      for (const s of b) {
+        const h = exactHash(this.family, s.d0, s.d1, s.d2, s.d3, s.s0, s.s1, s.s2, s.s3) & this.exactMask;
+        let nb = this.exact[h];
+        if (nb === undefined) {
+          nb = [];
+          this.exact[h] = nb;
+        }
+        nb.push(s);
+      }
+    }
+  }
+
+  add(e: SpdEntry): void {
+    this.count++;
+    if (e.exact) {
+      insertSorted(this.slotFor(e, true)!.list, e);
+      return;
+    }
+    this.dtrie.getOrCreate(dWords(e), e.sel.prefixlenD, () => new Bucket(this.family === AF_INET ? 32 : 128)).add(e);
+  }
+
+  remove(e: SpdEntry): void {
+    this.count--;
+    if (e.exact) {
+      const slot = this.slotFor(e, false);
+      if (slot === undefined) return;
+      const i = slot.list.indexOf(e);
+      if (i >= 0) slot.list.splice(i, 1);
+      if (slot.list.length === 0) {
+        const c = e.sel;
+        const h = exactHash(this.family, c.dv0, c.dv1, c.dv2, c.dv3, c.sv0, c.sv1, c.sv2, c.sv3) & this.exactMask;
+        const b = this.exact[h]!;
+        b.splice(b.indexOf(slot), 1);
+        if (b.length === 0) this.exact[h] = undefined;
+        this.exactSlots--;
+      }
+      return;
+    }
+    const k = dWords(e);
+    const bucket = this.dtrie.get(k, e.sel.prefixlenD);
+    if (bucket === undefined) return;
+    bucket.remove(e);
+    if (bucket.count === 0) this.dtrie.delete(k, e.sel.prefixlenD);
+  }
+
+  lookup(f: CompiledFlow): SpdEntry | undefined {
+    let best: SpdEntry | undefined;
+    if (this.exactSlots > 0) {
+      const b = this.exact[exactHash(this.family, f.d0, f.d1, f.d2, f.d3, f.s0, f.s1, f.s2, f.s3) & this.exactMask];
+      if (b !== undefined) {
+        for (let i = 0; i < b.length; i++) {
+          const s = b[i]!;
+          if (
+            s.d0 === f.d0 &&
+            s.s0 === f.s0 &&
+            s.d1 === f.d1 &&
+            s.d2 === f.d2 &&
+            s.d3 === f.d3 &&
+            s.s1 === f.s1 &&
+            s.s2 === f.s2 &&
+            s.s3 === f.s3
+          ) {
+            best = scanList(s.list, f, undefined);
+            break;
+          }
+        }
+      }
+      // a packet-offload match in the exact hash wins without consulting the inexact bins
+      if (best !== undefined && best.cls === 0) return best;
+    }
+    const maxBits = this.family === AF_INET ? 32 : 128;
+    let n: TrieNode<Bucket> | undefined = this.dtrie.root;
+    while (n !== undefined && n.contains(f.d0, f.d1, f.d2, f.d3)) {
+      const bucket = n.value;
+      if (bucket !== undefined) {
+        if (bucket.small !== undefined) {
+          best = scanList(bucket.small, f, best);
+        } else {
+          let sn: TrieNode<SpdEntry[]> | undefined = bucket.strie!.root;
+          while (sn !== undefined && sn.contains(f.s0, f.s1, f.s2, f.s3)) {
+            if (sn.value !== undefined) best = scanList(sn.value, f, best);
+            if (sn.plen >= maxBits) break;
+            sn = bitAt(f.s0, f.s1, f.s2, f.s3, sn.plen) === 0 ? sn.c0 : sn.c1;
+          }
+        }
+      }
+      if (n.plen >= maxBits) break;
+      n = bitAt(f.d0, f.d1, f.d2, f.d3, n.plen) === 0 ? n.c0 : n.c1;
+    }
+    return best;
+  }
+}
+
+// ------------------------------------------------------------------ the SPD
+
+function checkDir(dir: unknown): number {
+  if (dir !== 0 && dir !== 1 && dir !== 2) throw new XfrmError('EINVAL', 'Invalid policy direction');
+  return dir;
+}
+
+function checkType(type: unknown): number {
+  const t = type ?? XFRM_POLICY_TYPE.MAIN;
+  if (t !== XFRM_POLICY_TYPE.MAIN && t !== XFRM_POLICY_TYPE.SUB) throw new XfrmError('EINVAL', 'Invalid policy type');
+  return t;
+}
+
+export class Spd {
+  private readonly clock: Clock;
+  private serial = 0;
+  private idxGenerator = 0;
+  private idxHmask = 7;
+  private readonly byIndex = new Map<number, SpdEntry>();
+  private readonly byIdentity = new Map<string, SpdEntry>();
+  /** [type][dir][fam] with fam 0 = IPv4, 1 = IPv6. */
+  private readonly indexes: PolicyIndex[][][];
+  private readonly counts = [0, 0, 0];
+  private readonly defaults: DefaultAction[] = ['accept', 'accept', 'accept'];
+  private readonly timers = new TimerQueue<SpdEntry>();
+  private readonly listeners: ((ev: PolicyExpireEvent) => void)[] = [];
+  private ipv4Thresh = { lbits: 32, rbits: 32 };
+  private ipv6Thresh = { lbits: 128, rbits: 128 };
+
+  constructor(opts: SpdOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+    this.indexes = [0, 1].map(() => [0, 1, 2].map(() => [new PolicyIndex(AF_INET), new PolicyIndex(AF_INET6)]));
+  }
+
+  get size(): number {
+    return this.byIndex.size;
+  }
+
+  onExpire(listener: (ev: PolicyExpireEvent) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Every policy, newest first (dump order). */
+  entries(): SpdEntry[] {
+    return [...this.byIndex.values()].sort((a, b) => b.serial - a.serial);
+  }
+
+  /** Policies of one chain (type, dir) in chain order. */
+  chain(dir: number, type: number = XFRM_POLICY_TYPE.MAIN): SpdEntry[] {
+    return [...this.byIndex.values()]
+      .filter((e) => e.dir === dir && e.type === type)
+      .sort((a, b) => (policyBefore(a, b) ? -1 : 1));
+  }
+
+  private genIndex(dir: number, index: number): number {
+    for (;;) {
+      let idx: number;
+      if (index === 0) {
+        idx = (this.idxGenerator | dir) >>> 0;
+        this.idxGenerator = (this.idxGenerator + 8) >>> 0;
+      } else {
+        idx = index;
+        index = 0;
+      }
+      if (idx === 0) idx = 8;
+      if (!this.byIndex.has(idx)) return idx;
+    }
+  }
+
+  private build(p: XfrmPolicy, families: number[], index: number): SpdEntry {
+    let policy: XfrmPolicy;
+    try {
+      policy = structuredClone(p);
+    } catch {
+      throw new XfrmError('EINVAL', 'policy is not cloneable');
+    }
+    const info = policy.info;
+    const type = p.ptype ?? XFRM_POLICY_TYPE.MAIN;
+    const mv = checkUint(policy.mark?.v ?? 0, 32, 'mark value');
+    const mm = checkUint(policy.mark?.m ?? 0, 32, 'mark mask');
+    if (policy.mark !== undefined) policy.mark = { v: (mv & mm) >>> 0, m: mm };
+    const ifId = checkUint(policy.ifId ?? 0, 32, 'if_id');
+    policy.tmpls = (policy.tmpls ?? []).map((t, i) => ({ ...t, family: families[i]! }));
+    const sel = compileSelector(info.sel);
+    const bits = info.sel.family === AF_INET ? 32 : 128;
+    info.index = index;
+    info.share = 0;
+    info.curlft = { bytes: 0n, packets: 0n, addTime: BigInt(Math.floor(this.clock.now())), useTime: 0n };
+    const cls =
+      policy.offload !== undefined && (policy.offload.flags & XFRM_OFFLOAD_FLAG.PACKET) !== 0 ? 0 : 1;
+    const priority = checkUint(info.priority, 32, 'priority');
+    return {
+      policy,
+      dir: info.dir,
+      type,
+      family: info.sel.family,
+      index,
+      priority,
+      serial: ++this.serial,
+      cls,
+      rank: cls * 0x1_0000_0000 + priority,
+      sel,
+      markV: (mv & mm) | 0,
+      markM: mm | 0,
+      ifId,
+      identity: identityKey(info.dir, type, ifId, mv & mm, mm, info.sel, p.secCtx),
+      exact: sel.prefixlenD === bits && sel.prefixlenS === bits,
+      timerGen: 0,
+    };
+  }
+
+  private indexFor(e: SpdEntry): PolicyIndex {
+    return this.indexes[e.type]![e.dir]![e.family === AF_INET ? 0 : 1]!;
+  }
+
+  private link(e: SpdEntry): void {
+    this.byIndex.set(e.index, e);
+    this.byIdentity.set(e.identity, e);
+    this.indexFor(e).add(e);
+    this.counts[e.dir]!++;
+    if (this.byIndex.size > this.idxHmask && this.idxHmask + 1 < XFRM_POLICY_HASHMAX) {
+      this.idxHmask = (this.idxHmask + 1) * 2 - 1;
+    }
+    this.armTimer(e);
+  }
+
+  private unlink(e: SpdEntry): void {
+    if (this.byIndex.get(e.index) !== e) return;
+    this.byIndex.delete(e.index);
+    this.byIdentity.delete(e.identity);
+    this.indexFor(e).remove(e);
+    this.counts[e.dir]!--;
+    this.timers.cancel(e);
+  }
+
+  private insert(p: XfrmPolicy, excl: boolean): SpdInsertResult {
+    const families = validatePolicy(p);
+    const dir = p.info.dir;
+    const type = p.ptype ?? XFRM_POLICY_TYPE.MAIN;
+    const mv = checkUint(p.mark?.v ?? 0, 32, 'mark value');
+    const mm = checkUint(p.mark?.m ?? 0, 32, 'mark mask');
+    const ifId = checkUint(p.ifId ?? 0, 32, 'if_id');
+    const id = identityKey(dir, type, ifId, mv & mm, mm, p.info.sel, p.secCtx);
+    const old = this.byIdentity.get(id);
+    if (old !== undefined && excl) throw new XfrmError('EEXIST');
+    // build first so that bad input fails before the table changes
+    const index = old !== undefined ? old.index : this.peekIndex(dir, p.info.index);
+    const e = this.build(p, families, index);
+    if (old !== undefined) this.unlink(old);
+    else this.commitIndex(dir, p.info.index, index);
+    this.link(e);
+    return old !== undefined ? { entry: e, replaced: old.policy } : { entry: e };
+  }
+
+  /** The index `genIndex` would return, without advancing the generator. */
+  private peekIndex(dir: number, index: number): number {
+    const saved = this.idxGenerator;
+    const idx = this.genIndex(dir, index);
+    this.idxGenerator = saved;
+    return idx;
+  }
+
+  private commitIndex(dir: number, index: number, expect: number): void {
+    const idx = this.genIndex(dir, index);
+    if (idx !== expect) throw new Error(`index generation diverged (${idx} != ${expect})`);
+  }
+
+  /** NEWPOLICY: `EEXIST` when an equal policy exists. */
+  add(p: XfrmPolicy): SpdInsertResult {
+    return this.insert(p, true);
+  }
+
+  /** UPDPOLICY: replaces an equal policy (keeping its index) or adds. */
+  update(p: XfrmPolicy): SpdInsertResult {
+    return this.insert(p, false);
+  }
+
+  /** GETPOLICY by index or selector; `ENOENT` if absent. */
+  get(q: PolicyQuery): SpdEntry {
+    const e = this.find(q);
+    if (e === undefined) throw new XfrmError('ENOENT');
+    return e;
+  }
+
+  /** DELPOLICY; returns the removed policy or throws `ENOENT`. */
+  delete(q: PolicyQuery): XfrmPolicy {
+    const e = this.get(q);
+    this.unlink(e);
+    return e.policy;
+  }
+
+  /** Removes a specific entry (device-down flush, expiry). */
+  remove(e: SpdEntry): boolean {
+    if (this.byIndex.get(e.index) !== e) return false;
+    this.unlink(e);
+    return true;
+  }
+
+  find(q: PolicyQuery): SpdEntry | undefined {
+    if (q === null || typeof q !== 'object') throw new XfrmError('EINVAL', 'policy query must be an object');
+    const type = checkType(q.type);
+    const dir = checkDir(q.dir);
+    const ifId = checkUint(q.ifId ?? 0, 32, 'if_id');
+    const mv = checkUint(q.mark?.v ?? 0, 32, 'mark value');
+    const mm = checkUint(q.mark?.m ?? 0, 32, 'mark mask');
+    const index = checkUint(q.index ?? 0, 32, 'index');
+    if (index !== 0) {
+      if ((index & 7) !== dir) return undefined;
+      const e = this.byIndex.get(index);
+      if (e === undefined || e.type !== type || e.ifId !== ifId) return undefined;
+      if (e.markV >>> 0 !== mv || e.markM >>> 0 !== mm) return undefined;
+      return e;
+    }
+    checkSecCtx(q.secCtx);
+    if (q.sel === undefined) throw new XfrmError('EINVAL', 'selector required when index is 0');
+    // exact (v, m) as requested: a stored policy has v already masked, so an unmasked request never matches
+    return this.byIdentity.get(`${dir}/${type}/${ifId}/${mv}/${mm}/${selectorKey(q.sel)}/${secCtxKey(q.secCtx)}`);
+  }
+
+  /** FLUSHPOLICY of one type. Returns how many were deleted. */
+  flush(type: number = XFRM_POLICY_TYPE.MAIN): number {
+    const t = checkType(type);
+    let n = 0;
+    for (const e of [...this.byIndex.values()]) {
+      if (e.type === t) {
+        this.unlink(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  // -------------------------------------------------------------- lookup
+
+  /**
+   * Hot path: best policy for a compiled flow in direction `dir` (SUB type first, then MAIN).
+   * No allocation.
+   */
+  lookupCompiled(dir: number, f: CompiledFlow): SpdEntry | undefined {
+    const fam = f.family === AF_INET ? 0 : 1;
+    const sub = this.indexes[1]![dir]![fam]!;
+    if (sub.count > 0) {
+      const e = sub.lookup(f);
+      if (e !== undefined) return e;
+    }
+    const main = this.indexes[0]![dir]![fam]!;
+    return main.count > 0 ? main.lookup(f) : undefined;
+  }
+
+  /** Policy decision for a flow, with the direction's default when nothing matches. */
+  lookup(dir: number, flow: Flow): SpdLookupResult {
+    const d = checkDir(dir);
+    const e = this.lookupCompiled(d, compileFlow(flow));
+    if (e === undefined) return { action: this.defaults[d] === 'block' ? 'block' : 'allow', usedDefault: true };
+    return { policy: e, action: e.policy.info.action === 1 ? 'block' : 'allow', usedDefault: false };
+  }
+
+  /** Records a use of the policy (`curlft.use_time`). */
+  markUsed(e: SpdEntry): void {
+    e.policy.info.curlft.useTime = BigInt(Math.floor(this.clock.now()));
+    if (e.policy.info.lft.softUseExpiresSeconds !== 0n || e.policy.info.lft.hardUseExpiresSeconds !== 0n) {
+      this.armTimer(e);
+    }
+  }
+
+  // -------------------------------------------------------------- defaults, info
+
+  /** SETDEFAULT: values 1 (BLOCK) / 2 (ACCEPT) are applied; anything else leaves that direction alone. */
+  setDefault(d: { in: number; fwd: number; out: number }): void {
+    const apply = (dir: number, v: number) => {
+      if (v === XFRM_USERPOLICY.BLOCK) this.defaults[dir] = 'block';
+      else if (v === XFRM_USERPOLICY.ACCEPT) this.defaults[dir] = 'accept';
+    };
+    apply(XFRM_POLICY_DIR.IN, d.in);
+    apply(XFRM_POLICY_DIR.FWD, d.fwd);
+    apply(XFRM_POLICY_DIR.OUT, d.out);
+  }
+
+  /** GETDEFAULT body. */
+  getDefault(): { in: number; fwd: number; out: number } {
+    const v = (a: DefaultAction) => (a === 'block' ? XFRM_USERPOLICY.BLOCK : XFRM_USERPOLICY.ACCEPT);
+    return { in: v(this.defaults[0]!), fwd: v(this.defaults[2]!), out: v(this.defaults[1]!) };
+  }
+
+  /** NEWSPDINFO hash thresholds (affect only hash placement in the kernel; stored and reported). */
+  setHashThresholds(family: number, lbits: number, rbits: number): void {
+    if (family === AF_INET) {
+      if (lbits > 32 || rbits > 32) throw new XfrmError('EINVAL', 'Invalid hash threshold (must be <= 32 for IPv4)');
+      this.ipv4Thresh = { lbits, rbits };
+    } else if (family === AF_INET6) {
+      if (lbits > 128 || rbits > 128)
+        throw new XfrmError('EINVAL', 'Invalid hash threshold (must be <= 128 for IPv6)');
+      this.ipv6Thresh = { lbits, rbits };
+    } else {
+      throw new XfrmError('EINVAL', 'Invalid address family');
+    }
+  }
+
+  /** GETSPDINFO. */
+  info(): SpdInfo {
+    return {
+      info: {
+        incnt: this.counts[0]!,
+        outcnt: this.counts[1]!,
+        fwdcnt: this.counts[2]!,
+        inscnt: 0,
+        outscnt: 0,
+        fwdscnt: 0,
+      },
+      spdhcnt: this.idxHmask,
+      spdhmcnt: XFRM_POLICY_HASHMAX,
+      ipv4Thresh: { ...this.ipv4Thresh },
+      ipv6Thresh: { ...this.ipv6Thresh },
+    };
+  }
+
+  // -------------------------------------------------------------- lifetimes
+
+  private armTimer(e: SpdEntry): void {
+    const lft = e.policy.info.lft;
+    if (!hasTimeLimits(lft)) return;
+    const now = Math.floor(this.clock.now());
+    const v = evaluatePolicyTimer(lft, e.policy.info.curlft, BigInt(now));
+    this.timers.arm(e, v.hard || v.soft ? now : now + v.next);
+  }
+
+  /** Runs due policy timers: soft warnings (repeated every 30 s) and hard expiry (delete). */
+  tick(): number {
+    const nowN = Math.floor(this.clock.now());
+    let events = 0;
+    for (const e of this.timers.popDue(nowN)) {
+      if (this.byIndex.get(e.index) !== e) continue;
+      const v = evaluatePolicyTimer(e.policy.info.lft, e.policy.info.curlft, BigInt(nowN));
+      if (v.hard) {
+        this.unlink(e);
+        this.emit(e, true);
+        events++;
+        continue;
+      }
+      if (v.soft) {
+        this.emit(e, false);
+        events++;
+      }
+      this.timers.arm(e, nowN + v.next);
+    }
+    return events;
+  }
+
+  /** User POLEXPIRE: emits the event; hard deletes. `ENOENT` if absent. */
+  expire(q: PolicyQuery, hard: boolean): void {
+    const e = this.find(q);
+    if (e === undefined) throw new XfrmError('ENOENT');
+    if (hard) this.unlink(e);
+    this.emit(e, hard);
+  }
+
+  private emit(e: SpdEntry, hard: boolean): void {
+    const ev: PolicyExpireEvent = { hard, dir: e.dir, policy: structuredClone(e.policy) };
+    for (const l of [...this.listeners]) l(ev);
+  }
+}
+
+/** Policy direction name ↔ number. */
+export function policyDirName(dir: number): PolicyDirName {
+  return dir === 0 ? 'in' : dir === 1 ? 'out' : 'fwd';
+}

@@ -1,0 +1,153 @@
+/**
+ * Loader for the `@xfrmkit/native` addon (`build/Release/xfrmkit_native.node`, built at install by
+ * `scripts/build.mjs`). `native` is null when the addon is missing or fails to load; `nativeLoadError`
+ * then says why (the build log summary when the install-time build failed).
+ *
+ * Set `XFRMKIT_NATIVE=0` to pretend the addon is absent (the JS side then uses its fallbacks).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque AES-GCM context (an N-API external holding one EVP_CIPHER_CTX). */
+export type NativeGcmHandle = { readonly __brand: 'NativeGcmHandle' };
+
+/** Stride (in u32) of one batch descriptor. */
+export const GCM_DESC_STRIDE = 8;
+
+export interface NativeConstants {
+  CLONE_NEWNET: number;
+  SOL_SOCKET: number;
+  SOL_NETLINK: number;
+  SO_RCVBUF: number;
+  SO_SNDBUF: number;
+  SO_RCVBUFFORCE: number;
+  SO_SNDBUFFORCE: number;
+  SO_PROTOCOL: number;
+  NETLINK_ADD_MEMBERSHIP: number;
+  NETLINK_DROP_MEMBERSHIP: number;
+  NETLINK_EXT_ACK: number;
+  NETLINK_CAP_ACK: number;
+  NETLINK_GET_STRICT_CHK: number;
+  NETLINK_NO_ENOBUFS: number;
+  NETLINK_XFRM: number;
+  NETLINK_GENERIC: number;
+  NETLINK_ROUTE: number;
+}
+
+export interface NativeApi {
+  /** Creates a context for one SA and direction. key: 16 or 32 bytes; salt: 4 bytes (nonce = salt ‖ 8-byte IV). */
+  gcmCreate(key: Uint8Array, salt: Uint8Array, encrypt: boolean): NativeGcmHandle;
+  /** Frees the OpenSSL context now (it is also freed when the handle is garbage collected). */
+  gcmFree(ctx: NativeGcmHandle): void;
+  /**
+   * Seals src[srcOff, +srcLen) ‖ dst[dstOff+srcLen, +tailLen) into dst[dstOff, ...) and writes the tag
+   * (tagLen bytes) right after the ciphertext. In place when src/dst and the offsets are the same.
+   */
+  gcmSeal(
+    ctx: NativeGcmHandle,
+    src: Uint8Array,
+    srcOff: number,
+    srcLen: number,
+    dst: Uint8Array,
+    dstOff: number,
+    tailLen: number,
+    iv: Uint8Array,
+    ivOff: number,
+    aad: Uint8Array,
+    aadOff: number,
+    aadLen: number,
+    tagLen: number,
+  ): void;
+  /**
+   * Opens src[srcOff, +len) (tag at src[srcOff+len, +tagLen)) into dst[dstOff, +len). Returns false
+   * (and zeroes the output) when the tag does not verify.
+   */
+  gcmOpen(
+    ctx: NativeGcmHandle,
+    src: Uint8Array,
+    srcOff: number,
+    len: number,
+    dst: Uint8Array,
+    dstOff: number,
+    iv: Uint8Array,
+    ivOff: number,
+    aad: Uint8Array,
+    aadOff: number,
+    aadLen: number,
+    tagLen: number,
+  ): boolean;
+  /** desc: per message [srcOff, srcLen, dstOff, tailLen, ivOff (in dst), aadOff, aadLen, tagLen]. */
+  gcmSealBatch(
+    ctx: NativeGcmHandle,
+    src: Uint8Array,
+    dst: Uint8Array,
+    aad: Uint8Array,
+    desc: Uint32Array,
+    count: number,
+  ): number;
+  /** desc: per message [srcOff, len, dstOff, 0, ivOff (in src), aadOff, aadLen, tagLen]; ok[i] = 1 if verified. */
+  gcmOpenBatch(
+    ctx: NativeGcmHandle,
+    src: Uint8Array,
+    dst: Uint8Array,
+    aad: Uint8Array,
+    desc: Uint32Array,
+    count: number,
+    ok: Uint8Array,
+  ): number;
+  setsockoptInt(fd: number, level: number, optname: number, value: number): void;
+  getsockoptInt(fd: number, level: number, optname: number): number;
+  /** The fd of this process's AF_NETLINK socket bound to `portid` (and `protocol` if given), or -1. */
+  netlinkSocketFd(portid: number, protocol?: number): number;
+  /** setns(2) for the calling thread (the JS main thread). */
+  setns(fd: number, nstype: number): void;
+  /** Opens /run/netns/NAME (as `ip netns add NAME` creates it); returns the fd. */
+  openNetnsFd(name: string): number;
+  /** Opens /proc/thread-self/ns/net: keep it to switch back after setns(). */
+  currentNetnsFd(): number;
+  closeFd(fd: number): void;
+  readonly constants: NativeConstants;
+  readonly opensslVersion: string;
+}
+
+/** Errors from system calls carry the errno name in `code` ("EPERM") and -errno in `errno`. */
+export interface NativeSyscallError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const addonPath: string = join(pkgDir, 'build', 'Release', 'xfrmkit_native.node');
+
+function load(): { api: NativeApi | null; reason: string | null } {
+  if (process.env.XFRMKIT_NATIVE === '0') return { api: null, reason: 'disabled by XFRMKIT_NATIVE=0' };
+  if (!existsSync(addonPath)) {
+    const failed = join(pkgDir, 'build', 'BUILD_FAILED.txt');
+    if (existsSync(failed)) {
+      const text = readFileSync(failed, 'utf8').trim().split('\n');
+      return { api: null, reason: `install-time build failed: ${text[0]} (see ${failed})` };
+    }
+    return {
+      api: null,
+      reason: `${addonPath} not found (run \`npx --yes pnpm@10 install\` or \`node packages/native/scripts/build.mjs\`)`,
+    };
+  }
+  try {
+    const api = createRequire(import.meta.url)(addonPath) as NativeApi;
+    if (typeof api.gcmCreate !== 'function')
+      return { api: null, reason: `${addonPath} is not the xfrmkit addon` };
+    return { api, reason: null };
+  } catch (e) {
+    return { api: null, reason: `loading ${addonPath} failed: ${(e as Error).message}` };
+  }
+}
+
+const loaded = load();
+
+/** The addon, or null when it could not be loaded (see `nativeLoadError`). */
+export const native: NativeApi | null = loaded.api;
+/** Why `native` is null; null when it loaded. */
+export const nativeLoadError: string | null = loaded.reason;
