@@ -1,3 +1,4 @@
 export * from './harness.ts';
 export * from './run.ts';
 export * from './codec.ts';
+export * from './esp.ts';

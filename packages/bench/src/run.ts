@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { codecBenchmarks } from './codec.ts';
+import { benchEsp } from './esp.ts';
 import { type BenchOptions, type BenchResult, machineInfo } from './harness.ts';
 
 export interface Suite {
@@ -11,7 +12,10 @@ export interface Suite {
   run(opts: BenchOptions): Promise<BenchResult[]>;
 }
 
-export const SUITES: Suite[] = [{ name: 'codec', run: codecBenchmarks }];
+export const SUITES: Suite[] = [
+  { name: 'esp', run: async (o) => benchEsp({ quick: o.quick }) },
+  { name: 'codec', run: codecBenchmarks },
+];
 
 export function formatRate(v: number): string {
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;

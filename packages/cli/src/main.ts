@@ -7,6 +7,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const COMMANDS: Record<string, Command> = {
   bench: { summary: 'benchmarks: `bench [--quick] [--only NAME] [--json FILE]`', load: () => import('./commands/bench.ts') },
+  esp: { summary: 'ESP test vectors: `esp encrypt|decrypt --in FILE --out FILE`', load: () => import('./commands/esp.ts') },
   nl: { summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`', load: () => import('./commands/nl.ts') },
 };
 
