@@ -19,7 +19,8 @@ export class ManualClock implements Clock {
   }
   /** Moves time forward by `seconds` (negative values are refused). */
   advance(seconds: number): void {
-    if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new RangeError(`cannot advance clock by ${seconds}`);
+    if (!(seconds >= 0) || !Number.isFinite(seconds))
+      throw new RangeError(`cannot advance clock by ${seconds}`);
     this.t += seconds;
   }
   set(t: number): void {

@@ -102,7 +102,11 @@ export interface PolicyTimerVerdict {
 }
 
 /** One run of `xfrm_policy_timer`: soft warnings repeat every XFRM_KM_TIMEOUT seconds. */
-export function evaluatePolicyTimer(lft: XfrmLifetimeCfg, cur: XfrmLifetimeCur, now: bigint): PolicyTimerVerdict {
+export function evaluatePolicyTimer(
+  lft: XfrmLifetimeCfg,
+  cur: XfrmLifetimeCur,
+  now: bigint,
+): PolicyTimerVerdict {
   let next = Number.POSITIVE_INFINITY;
   const useBase = cur.useTime !== 0n ? cur.useTime : cur.addTime;
   if (lft.hardAddExpiresSeconds !== 0n) {

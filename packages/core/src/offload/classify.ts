@@ -6,6 +6,9 @@
  * Outcomes: `packet` / `crypto` (offloaded), `software` (installed without offload — no request, or
  * a silent fallback), `refused` (the whole NEWSA/NEWPOLICY fails with errno + extack).
  */
+
+import type { ErrnoName } from '../sad/xfrm-error.ts';
+import { XfrmError } from '../sad/xfrm-error.ts';
 import type { XfrmPolicy, XfrmState } from '../types/objects.ts';
 import {
   AF_INET,
@@ -19,9 +22,7 @@ import {
   XFRM_SA_DIR,
   XFRM_STATE_FLAG,
 } from '../types/xfrm.ts';
-import type { ErrnoName } from '../sad/xfrm-error.ts';
-import { XfrmError } from '../sad/xfrm-error.ts';
-import { type DeviceProfile, type DeviceState, MLX5_IPSEC_CAP, deviceCaps, emptyCounts } from './profiles.ts';
+import { type DeviceProfile, type DeviceState, deviceCaps, emptyCounts, MLX5_IPSEC_CAP } from './profiles.ts';
 
 export type OffloadOutcome = 'packet' | 'crypto' | 'software' | 'refused';
 export type OffloadStage = 'xfrm-core' | 'mlx5-validate' | 'mlx5-add' | 'mlx5-steering' | 'firmware';
@@ -117,7 +118,13 @@ export const RULES = {
 
 export type RuleId = keyof typeof RULES;
 
-function refuse(rule: RuleId, errno: ErrnoName, stage: OffloadStage, extack?: string, requested: OffloadVerdict['requested'] = 'packet'): OffloadVerdict {
+function refuse(
+  rule: RuleId,
+  errno: ErrnoName,
+  stage: OffloadStage,
+  extack?: string,
+  requested: OffloadVerdict['requested'] = 'packet',
+): OffloadVerdict {
   const v: OffloadVerdict = { outcome: 'refused', requested, errno, stage, rule };
   if (extack !== undefined) v.extack = extack;
   return v;
@@ -138,7 +145,12 @@ type DriverFail = { rule: RuleId; errno: ErrnoName; extack?: string; dmesg?: str
 export function genivOf(sa: XfrmState): string | undefined {
   if (sa.aead !== undefined) {
     const n = sa.aead.name;
-    if (n.startsWith('rfc4106(') || n.startsWith('rfc4309(') || n.startsWith('rfc4543(') || n.startsWith('rfc7539esp('))
+    if (
+      n.startsWith('rfc4106(') ||
+      n.startsWith('rfc4309(') ||
+      n.startsWith('rfc4543(') ||
+      n.startsWith('rfc7539esp(')
+    )
       return 'seqiv';
     return undefined;
   }
@@ -168,9 +180,15 @@ export function mlx5ValidateState(
   inbound: boolean,
   caps: number,
 ): DriverFail | undefined {
-  const f = (rule: RuleId, text: string): DriverFail => ({ rule, errno: 'EINVAL', extack: MOD + text, stage: 'mlx5-validate' });
+  const f = (rule: RuleId, text: string): DriverFail => ({
+    rule,
+    errno: 'EINVAL',
+    extack: MOD + text,
+    stage: 'mlx5-validate',
+  });
   const info = sa.info;
-  if (sa.auth !== undefined || sa.authTrunc !== undefined) return f('mlx5.state.auth', 'Cannot offload authenticated xfrm states');
+  if (sa.auth !== undefined || sa.authTrunc !== undefined)
+    return f('mlx5.state.auth', 'Cannot offload authenticated xfrm states');
   if (!isGcmIcv16(sa)) return f('mlx5.state.ealgo', 'Only AES-GCM-ICV16 xfrm state may be offloaded');
   if (sa.comp !== undefined) return f('mlx5.state.calgo', 'Cannot offload compressed xfrm states');
   if ((info.flags & XFRM_STATE_FLAG.ESN) !== 0 && (caps & MLX5_IPSEC_CAP.ESN) === 0)
@@ -179,29 +197,37 @@ export function mlx5ValidateState(
     return f('mlx5.state.family', 'Only IPv4/6 xfrm states may be offloaded');
   if (info.id.proto !== IPPROTO.ESP) return f('mlx5.state.proto', 'Only ESP xfrm state may be offloaded');
   if (sa.encap !== undefined) {
-    if ((caps & MLX5_IPSEC_CAP.ESPINUDP) === 0) return f('mlx5.state.encap-cap', 'Encapsulation is not supported');
-    if (sa.encap.encapType !== ESP_UDP) return f('mlx5.state.encap-type', 'Encapsulation other than UDP is not supported');
-    if (type !== 'packet') return f('mlx5.state.encap-packet', 'Encapsulation is supported in packet offload mode only');
-    if (info.mode !== XFRM_MODE.TRANSPORT) return f('mlx5.state.encap-mode', 'Encapsulation is supported in transport mode only');
+    if ((caps & MLX5_IPSEC_CAP.ESPINUDP) === 0)
+      return f('mlx5.state.encap-cap', 'Encapsulation is not supported');
+    if (sa.encap.encapType !== ESP_UDP)
+      return f('mlx5.state.encap-type', 'Encapsulation other than UDP is not supported');
+    if (type !== 'packet')
+      return f('mlx5.state.encap-packet', 'Encapsulation is supported in packet offload mode only');
+    if (info.mode !== XFRM_MODE.TRANSPORT)
+      return f('mlx5.state.encap-mode', 'Encapsulation is supported in transport mode only');
   }
   if (sa.aead === undefined) return f('mlx5.state.aead', 'Cannot offload xfrm states without aead');
-  if (sa.aead.icvLen !== 128) return f('mlx5.state.icv', 'Cannot offload xfrm states with AEAD ICV length other than 128bit');
+  if (sa.aead.icvLen !== 128)
+    return f('mlx5.state.icv', 'Cannot offload xfrm states with AEAD ICV length other than 128bit');
   if (sa.aead.keyLen !== 128 + 32 && sa.aead.keyLen !== 256 + 32)
     return f('mlx5.state.key', 'Cannot offload xfrm states with AEAD key length other than 128/256 bit');
   if ((sa.tfcpad ?? 0) !== 0) return f('mlx5.state.tfc', 'Cannot offload xfrm states with tfc padding');
   const geniv = genivOf(sa);
   if (geniv === undefined) return f('mlx5.state.geniv-null', 'Cannot offload xfrm states without geniv');
-  if (geniv !== 'seqiv') return f('mlx5.state.geniv', 'Cannot offload xfrm states with geniv other than seqiv');
+  if (geniv !== 'seqiv')
+    return f('mlx5.state.geniv', 'Cannot offload xfrm states with geniv other than seqiv');
   const sp = info.sel.proto;
   if (sp !== 0 && sp !== IPPROTO.UDP && sp !== IPPROTO.TCP)
     return f('mlx5.state.sel-proto', 'Device does not support upper protocol other than TCP/UDP');
   if (info.mode !== XFRM_MODE.TRANSPORT && info.mode !== XFRM_MODE.TUNNEL)
     return f('mlx5.state.mode', 'Only transport and tunnel xfrm states may be offloaded');
   if (type === 'crypto') {
-    if ((caps & MLX5_IPSEC_CAP.CRYPTO) === 0) return f('mlx5.state.crypto-cap', 'Crypto offload is not supported');
+    if ((caps & MLX5_IPSEC_CAP.CRYPTO) === 0)
+      return f('mlx5.state.crypto-cap', 'Crypto offload is not supported');
     return undefined;
   }
-  if ((caps & MLX5_IPSEC_CAP.PACKET_OFFLOAD) === 0) return f('mlx5.state.packet-cap', 'Packet offload is not supported');
+  if ((caps & MLX5_IPSEC_CAP.PACKET_OFFLOAD) === 0)
+    return f('mlx5.state.packet-cap', 'Packet offload is not supported');
   if (info.mode === XFRM_MODE.TUNNEL && (caps & MLX5_IPSEC_CAP.TUNNEL) === 0)
     return f('mlx5.state.tunnel-cap', 'Packet offload is not supported for tunnel mode');
   if (sa.replayEsn !== undefined && inbound && ![32, 64, 128, 256].includes(sa.replayEsn.replayWindow))
@@ -210,7 +236,8 @@ export function mlx5ValidateState(
   const l = info.lft;
   if (l.softByteLimit >= l.hardByteLimit && l.hardByteLimit !== XFRM_INF)
     return f('mlx5.state.bytes-order', 'Hard byte limit must be greater than soft one');
-  if (l.softByteLimit === 0n || l.hardByteLimit === 0n) return f('mlx5.state.bytes-zero', "Soft/hard byte limits can't be 0");
+  if (l.softByteLimit === 0n || l.hardByteLimit === 0n)
+    return f('mlx5.state.bytes-zero', "Soft/hard byte limits can't be 0");
   if (l.softPacketLimit >= l.hardPacketLimit && l.hardPacketLimit !== XFRM_INF)
     return f('mlx5.state.packets-order', 'Hard packet limit must be greater than soft one');
   if (l.softPacketLimit === 0n || l.hardPacketLimit === 0n)
@@ -225,9 +252,15 @@ export function ofedValidateState(
   caps: number,
   st: DeviceState,
 ): DriverFail | undefined {
-  const f = (rule: RuleId, text: string): DriverFail => ({ rule, errno: 'EINVAL', dmesg: text, stage: 'mlx5-validate' });
+  const f = (rule: RuleId, text: string): DriverFail => ({
+    rule,
+    errno: 'EINVAL',
+    dmesg: text,
+    stage: 'mlx5-validate',
+  });
   const info = sa.info;
-  if (sa.auth !== undefined || sa.authTrunc !== undefined) return f('mlx5.state.auth', 'Cannot offload authenticated xfrm states');
+  if (sa.auth !== undefined || sa.authTrunc !== undefined)
+    return f('mlx5.state.auth', 'Cannot offload authenticated xfrm states');
   if (!isGcmIcv16(sa)) return f('mlx5.state.ealgo', 'Only AES-GCM-ICV16 xfrm state may be offloaded');
   if (sa.comp !== undefined) return f('mlx5.state.calgo', 'Cannot offload compressed xfrm states');
   if ((info.flags & XFRM_STATE_FLAG.ESN) !== 0 && (caps & MLX5_IPSEC_CAP.ESN) === 0)
@@ -239,21 +272,30 @@ export function ofedValidateState(
   if (info.id.proto !== IPPROTO.ESP) return f('mlx5.state.proto', 'Only ESP xfrm state may be offloaded');
   if (sa.encap !== undefined) return f('ofed.state.encap', 'Encapsulated xfrm state may not be offloaded');
   if (sa.aead === undefined) return f('mlx5.state.aead', 'Cannot offload xfrm states without aead');
-  if (sa.aead.icvLen !== 128) return f('mlx5.state.icv', 'Cannot offload xfrm states with AEAD ICV length other than 128bit');
+  if (sa.aead.icvLen !== 128)
+    return f('mlx5.state.icv', 'Cannot offload xfrm states with AEAD ICV length other than 128bit');
   if (sa.aead.keyLen !== 128 + 32 && sa.aead.keyLen !== 256 + 32)
     return f('mlx5.state.key', 'Cannot offload xfrm states with AEAD key length other than 128/256 bit');
   if ((sa.tfcpad ?? 0) !== 0) return f('mlx5.state.tfc', 'Cannot offload xfrm states with tfc padding');
   const geniv = genivOf(sa);
   if (geniv === undefined) return f('mlx5.state.geniv-null', 'Cannot offload xfrm states without geniv');
-  if (geniv !== 'seqiv') return f('mlx5.state.geniv', 'Cannot offload xfrm states with geniv other than seqiv');
+  if (geniv !== 'seqiv')
+    return f('mlx5.state.geniv', 'Cannot offload xfrm states with geniv other than seqiv');
   if (full) {
     if ((caps & MLX5_IPSEC_CAP.PACKET_OFFLOAD) === 0)
       return f('ofed.state.full-cap', 'IPsec full offload is not supported by this device.');
-    if (st.eswitchMode !== 'switchdev') return f('ofed.state.full-switchdev', 'IPsec full offload allowed only in switchdev mode.');
+    if (st.eswitchMode !== 'switchdev')
+      return f('ofed.state.full-switchdev', 'IPsec full offload allowed only in switchdev mode.');
     if (st.ipsecMode !== 'full')
-      return f('ofed.state.full-mode', 'IPsec full offload allowed only in when devlink full ipsec mode is set.');
+      return f(
+        'ofed.state.full-mode',
+        'IPsec full offload allowed only in when devlink full ipsec mode is set.',
+      );
   } else if (st.ipsecMode === 'full') {
-    return f('ofed.state.crypto-in-full', 'IPsec crypto only offload is not allowed when devlink ipsec mode is full.');
+    return f(
+      'ofed.state.crypto-in-full',
+      'IPsec crypto only offload is not allowed when devlink ipsec mode is full.',
+    );
   }
   const l = info.lft;
   if (full && (l.hardByteLimit !== XFRM_INF || l.softByteLimit !== XFRM_INF)) {
@@ -288,8 +330,10 @@ function mlx5AddStateSteps(
     extack: `${MOD}Device failed to offload this state`,
     stage,
   });
-  if (st.function === 'pf' && (st.enabledIpsecVfCount ?? 0) > 0) return weak('mlx5.state.block-ipsec', 'EBUSY', 'mlx5-add');
-  if (st.eswitchBusy === true || (st.tcFdbFlows ?? 0) > 0) return weak('mlx5.state.block-mode', 'EBUSY', 'mlx5-add');
+  if (st.function === 'pf' && (st.enabledIpsecVfCount ?? 0) > 0)
+    return weak('mlx5.state.block-ipsec', 'EBUSY', 'mlx5-add');
+  if (st.eswitchBusy === true || (st.tcFdbFlows ?? 0) > 0)
+    return weak('mlx5.state.block-mode', 'EBUSY', 'mlx5-add');
   if (type === 'packet' && sa.info.mode === XFRM_MODE.TUNNEL && !tunnelAllowed(st)) {
     return {
       rule: 'mlx5.state.tunnel-encap',
@@ -310,10 +354,17 @@ function mlx5AddStateSteps(
     if (sas >= profile.limits.saRulesPerTable || used + rules > profile.limits.rxStatusEntries)
       return weak('mlx5.state.table-full', 'ENOSPC', 'mlx5-steering');
   } else {
-    if (c.txSa >= profile.limits.saRulesPerTable) return weak('mlx5.state.table-full', 'ENOSPC', 'mlx5-steering');
-    if (type === 'packet' && c.txPacketKeys.has(txPacketKey(sa))) return weak('mlx5.state.duplicate', 'EEXIST', 'mlx5-steering');
+    if (c.txSa >= profile.limits.saRulesPerTable)
+      return weak('mlx5.state.table-full', 'ENOSPC', 'mlx5-steering');
+    if (type === 'packet' && c.txPacketKeys.has(txPacketKey(sa)))
+      return weak('mlx5.state.duplicate', 'EEXIST', 'mlx5-steering');
   }
-  if (type === 'packet' && st.function === 'vf' && sa.info.mode === XFRM_MODE.TUNNEL && profile.vfPacketTunnelRefusedByFw)
+  if (
+    type === 'packet' &&
+    st.function === 'vf' &&
+    sa.info.mode === XFRM_MODE.TUNNEL &&
+    profile.vfPacketTunnelRefusedByFw
+  )
     return weak('fw.state.vf-tunnel', 'EINVAL', 'firmware');
   return undefined;
 }
@@ -344,12 +395,15 @@ export function classifyState(sa: XfrmState, profile: DeviceProfile, st: DeviceS
   const dir = sa.dir ?? 0;
   if ((inbound && dir === XFRM_SA_DIR.OUT) || (!inbound && dir === XFRM_SA_DIR.IN))
     return core('core.state.dir', 'Mismatched SA and offload direction');
-  if (inbound && (sa.ifId ?? 0) !== 0) return core('core.state.ifid', 'XFRM if_id is not supported in RX path');
+  if (inbound && (sa.ifId ?? 0) !== 0)
+    return core('core.state.ifid', 'XFRM if_id is not supported in RX path');
   if ((sa.tfcpad ?? 0) !== 0) return core('core.state.tfcpad', "TFC padding can't be offloaded");
   const caps = deviceCaps(profile, st);
   const dev = resolveDevice(xuo.ifindex, st);
   if (dev === 'none') {
-    return type === 'packet' ? core('core.state.noroute') : software(type, 'no route to an offload device', 'core.state.noroute');
+    return type === 'packet'
+      ? core('core.state.noroute')
+      : software(type, 'no route to an offload device', 'core.state.noroute');
   }
   if (dev === 'other' || caps === 0) {
     return type === 'packet'
@@ -365,9 +419,11 @@ export function classifyState(sa: XfrmState, profile: DeviceProfile, st: DeviceS
       ? software(type, 'driver returned EOPNOTSUPP (no IPsec context): software fallback', 'mlx5.state.noctx')
       : refuse('mlx5.state.noctx', 'EOPNOTSUPP', 'mlx5-add', 'Device failed to offload this state', type);
   }
-  const fail = mlx5ValidateState(sa, type, inbound, caps) ?? mlx5AddStateSteps(sa, type, inbound, profile, st);
+  const fail =
+    mlx5ValidateState(sa, type, inbound, caps) ?? mlx5AddStateSteps(sa, type, inbound, profile, st);
   if (fail !== undefined) {
-    if (type === 'crypto' && fail.errno === 'EOPNOTSUPP') return software(type, 'driver EOPNOTSUPP: software fallback', fail.rule);
+    if (type === 'crypto' && fail.errno === 'EOPNOTSUPP')
+      return software(type, 'driver EOPNOTSUPP: software fallback', fail.rule);
     return refuse(fail.rule, fail.errno, fail.stage, fail.extack, type);
   }
   return { outcome: type, requested: type };
@@ -384,10 +440,17 @@ function classifyStateOfed(sa: XfrmState, profile: DeviceProfile, st: DeviceStat
   if (sa.encap !== undefined || (sa.tfcpad ?? 0) !== 0) return core('ofed.state.encap');
   const caps = deviceCaps(profile, st);
   const dev = resolveDevice(xuo.ifindex, st);
-  if (dev === 'none') return software(type, 'no route to an offload device (5.x: installed without offload)', 'core.state.noroute');
-  if (dev === 'other' || caps === 0) return software(type, 'device has no IPsec offload ops', 'core.state.noops');
+  if (dev === 'none')
+    return software(
+      type,
+      'no route to an offload device (5.x: installed without offload)',
+      'core.state.noroute',
+    );
+  if (dev === 'other' || caps === 0)
+    return software(type, 'device has no IPsec offload ops', 'core.state.noops');
   if (sa.info.id.proto !== IPPROTO.ESP || st.espOffloadModule === false) return core('core.state.type');
-  if (st.ipsecInitFailed === true) return software(type, 'driver returned EOPNOTSUPP: software fallback', 'mlx5.state.noctx');
+  if (st.ipsecInitFailed === true)
+    return software(type, 'driver returned EOPNOTSUPP: software fallback', 'mlx5.state.noctx');
   const fail = ofedValidateState(sa, full, caps, st);
   if (fail !== undefined) {
     const v = refuse(fail.rule, fail.errno, fail.stage, undefined, type);
@@ -409,23 +472,37 @@ export function classifyPolicy(pol: XfrmPolicy, profile: DeviceProfile, st: Devi
     throw new XfrmError('EINVAL', 'policy must be an object with info');
   const xuo = pol.offload;
   if (xuo === undefined) return software('none', 'no offload requested');
-  if (profile.era === 'ofed-5.x') return software('packet', 'kernel without policy offload: OFFLOAD_DEV ignored');
+  if (profile.era === 'ofed-5.x')
+    return software('packet', 'kernel without policy offload: OFFLOAD_DEV ignored');
   const core = (rule: RuleId, errno: ErrnoName, extack?: string) => refuse(rule, errno, 'xfrm-core', extack);
-  if (xuo.flags !== XFRM_OFFLOAD_FLAG.PACKET) return core('core.policy.flags', 'EINVAL', 'Unrecognized flags in offload request');
-  const dev = xuo.ifindex === st.ifindex ? 'this' : (st.otherIfindexes ?? []).includes(xuo.ifindex) ? 'other' : 'none';
+  if (xuo.flags !== XFRM_OFFLOAD_FLAG.PACKET)
+    return core('core.policy.flags', 'EINVAL', 'Unrecognized flags in offload request');
+  const dev =
+    xuo.ifindex === st.ifindex ? 'this' : (st.otherIfindexes ?? []).includes(xuo.ifindex) ? 'other' : 'none';
   if (dev === 'none') return core('core.policy.ifindex', 'EINVAL');
   const caps = deviceCaps(profile, st);
-  if (dev === 'other' || caps === 0) return core('core.policy.noops', 'EINVAL', 'Policy offload is not supported');
+  if (dev === 'other' || caps === 0)
+    return core('core.policy.noops', 'EINVAL', 'Policy offload is not supported');
   const dir = pol.info.dir;
   if (dir !== XFRM_POLICY_DIR.IN && dir !== XFRM_POLICY_DIR.OUT && dir !== XFRM_POLICY_DIR.FWD)
     return core('core.policy.dir', 'EINVAL', 'Unrecognized offload direction');
   const drv = (rule: RuleId, text: string, errno: ErrnoName = 'EINVAL') =>
-    refuse(rule, errno, rule === 'mlx5.policy.steering' || rule === 'mlx5.policy.block-ipsec' ? 'mlx5-steering' : 'mlx5-validate', MOD + text);
-  if (st.ipsecInitFailed === true) return drv('mlx5.policy.noctx', "Device doesn't support IPsec packet offload", 'EOPNOTSUPP');
-  if ((pol.ptype ?? XFRM_POLICY_TYPE.MAIN) !== XFRM_POLICY_TYPE.MAIN) return drv('mlx5.policy.type', 'Cannot offload non-main policy types');
+    refuse(
+      rule,
+      errno,
+      rule === 'mlx5.policy.steering' || rule === 'mlx5.policy.block-ipsec'
+        ? 'mlx5-steering'
+        : 'mlx5-validate',
+      MOD + text,
+    );
+  if (st.ipsecInitFailed === true)
+    return drv('mlx5.policy.noctx', "Device doesn't support IPsec packet offload", 'EOPNOTSUPP');
+  if ((pol.ptype ?? XFRM_POLICY_TYPE.MAIN) !== XFRM_POLICY_TYPE.MAIN)
+    return drv('mlx5.policy.type', 'Cannot offload non-main policy types');
   const tmpls = pol.tmpls ?? [];
   if (tmpls.length > 1) return drv('mlx5.policy.tmpls', 'Cannot offload more than one template');
-  if (dir !== XFRM_POLICY_DIR.IN && dir !== XFRM_POLICY_DIR.OUT) return drv('mlx5.policy.fwd', 'Cannot offload forward policy');
+  if (dir !== XFRM_POLICY_DIR.IN && dir !== XFRM_POLICY_DIR.OUT)
+    return drv('mlx5.policy.fwd', 'Cannot offload forward policy');
   const sel = pol.info.sel;
   const reqid = tmpls[0]?.reqid ?? 0;
   if (reqid === 0 && sel.proto === 0 && allZero(sel.saddr) && allZero(sel.daddr))
@@ -437,8 +514,10 @@ export function classifyPolicy(pol: XfrmPolicy, profile: DeviceProfile, st: Devi
     return drv('mlx5.policy.sel-proto', 'Device does not support upper protocol other than TCP/UDP');
   if (pol.info.priority !== 0 && (caps & MLX5_IPSEC_CAP.PRIO) === 0)
     return drv('mlx5.policy.prio-cap', 'Device does not support policy priority');
-  if (pol.info.priority === 0xffffffff) return drv('mlx5.policy.prio-max', 'Device does not support requested policy priority');
-  if ((caps & MLX5_IPSEC_CAP.PACKET_OFFLOAD) === 0) return drv('mlx5.policy.packet-cap', 'Packet offload is not supported');
+  if (pol.info.priority === 0xffffffff)
+    return drv('mlx5.policy.prio-max', 'Device does not support requested policy priority');
+  if ((caps & MLX5_IPSEC_CAP.PACKET_OFFLOAD) === 0)
+    return drv('mlx5.policy.packet-cap', 'Packet offload is not supported');
   if (st.function === 'pf' && (st.enabledIpsecVfCount ?? 0) > 0)
     return drv('mlx5.policy.block-ipsec', 'Device failed to offload this policy', 'EBUSY');
   const c = counts(st);
@@ -452,8 +531,13 @@ export function classifyPolicy(pol: XfrmPolicy, profile: DeviceProfile, st: Devi
 }
 
 /** Classifies an SA or a policy. */
-export function classify(obj: XfrmState | XfrmPolicy, profile: DeviceProfile, st: DeviceState): OffloadVerdict {
-  if (obj !== null && typeof obj === 'object' && 'tmpls' in obj) return classifyPolicy(obj as XfrmPolicy, profile, st);
+export function classify(
+  obj: XfrmState | XfrmPolicy,
+  profile: DeviceProfile,
+  st: DeviceState,
+): OffloadVerdict {
+  if (obj !== null && typeof obj === 'object' && 'tmpls' in obj)
+    return classifyPolicy(obj as XfrmPolicy, profile, st);
   return classifyState(obj as XfrmState, profile, st);
 }
 

@@ -126,7 +126,15 @@ export const PROFILES: Readonly<Record<ProfileId, DeviceProfile>> = {
     name: 'BlueField-2 DPU (MLNX_OFED / BSP era, kernel 5.4/5.15)',
     fwMajor: 24,
     era: 'ofed-5.x',
-    hw: { crypto: true, esn: true, fullOffload: true, tunnel: true, espInUdp: false, prio: false, roce: true },
+    hw: {
+      crypto: true,
+      esn: true,
+      fullOffload: true,
+      tunnel: true,
+      espInUdp: false,
+      prio: false,
+      roce: true,
+    },
     limits: {
       ...TABLES,
       logMaxIpsecOffload: 24,
@@ -174,7 +182,8 @@ export const PROFILES: Readonly<Record<ProfileId, DeviceProfile>> = {
 
 export function getProfile(id: string): DeviceProfile {
   const p = (PROFILES as Record<string, DeviceProfile | undefined>)[id];
-  if (p === undefined) throw new RangeError(`unknown device profile "${id}" (known: ${Object.keys(PROFILES).join(', ')})`);
+  if (p === undefined)
+    throw new RangeError(`unknown device profile "${id}" (known: ${Object.keys(PROFILES).join(', ')})`);
   return p;
 }
 

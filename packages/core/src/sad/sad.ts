@@ -12,9 +12,7 @@
  * Bucket order follows `XFRM_STATE_INSERT`: packet-offloaded SAs first, then the others newest first,
  * so the first match is the kernel's first match.
  */
-import type { XfrmState } from '../types/objects.ts';
-import type { Address, XfrmMark, XfrmSelector, XfrmUsersaInfo } from '../types/xfrm.ts';
-import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO, XFRM_OFFLOAD_FLAG, XFRM_STATE_FLAG } from '../types/xfrm.ts';
+
 import type { Clock } from '../lifetime/clock.ts';
 import { systemClock } from '../lifetime/clock.ts';
 import {
@@ -25,16 +23,19 @@ import {
   saSoftTimeReached,
 } from '../lifetime/lifetime.ts';
 import { type Timed, TimerQueue } from '../lifetime/timer-queue.ts';
-import { type Words4, addressWords, wordsKey } from '../spd/address-words.ts';
+import { addressWords, type Words4, wordsKey } from '../spd/address-words.ts';
 import {
   type CompiledFlow,
   type CompiledSelector,
-  type Flow,
   checkUint,
   compileFlow,
   compileSelector,
+  type Flow,
   saSelectorMatches,
 } from '../spd/selector.ts';
+import type { XfrmState } from '../types/objects.ts';
+import type { Address, XfrmMark, XfrmSelector, XfrmUsersaInfo } from '../types/xfrm.ts';
+import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO, XFRM_OFFLOAD_FLAG, XFRM_STATE_FLAG } from '../types/xfrm.ts';
 import { XfrmError } from './xfrm-error.ts';
 
 /** `km.state` of an SA. */
@@ -176,7 +177,7 @@ function spiHash(family: number, d0: number, d1: number, d2: number, d3: number,
   h ^= Math.imul(spi ^ (spi >>> 15), 0xc2b2ae35) ^ proto;
   h ^= h >>> 13;
   h = Math.imul(h, 0x9e3779b1);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 function cloneState(s: XfrmState): XfrmState {
@@ -214,7 +215,6 @@ export class Sad {
   private spiMask = 63;
   private spiSlots = 0;
   private spiTombs = 0;
-  private spiCount = 0;
   /** (proto·2^32 + spi) → number of hashed SAs using it (ALLOCSPI uniqueness). */
   private readonly spiUse = new Map<number, number>();
   private readonly byAddr = new Map<string, SadEntry[]>();
@@ -311,7 +311,12 @@ export class Sad {
 
   /** Normalises a user state the way `xfrm_state_construct` stores it. */
   private normalise(input: XfrmState): XfrmState {
-    if (input === null || typeof input !== 'object' || input.info === null || typeof input.info !== 'object') {
+    if (
+      input === null ||
+      typeof input !== 'object' ||
+      input.info === null ||
+      typeof input.info !== 'object'
+    ) {
       throw new XfrmError('EINVAL', 'state must be an object with info');
     }
     let s: XfrmState;
@@ -344,12 +349,21 @@ export class Sad {
     pushOrdered(this.byDst, e.dstKey, e);
     pushOrdered(this.byAddr, e.addrKey, e);
     if (e.spi !== 0 && isSpiProto(e.proto)) this.insertSpi(e);
-    if (this.all.size > this.kernelHashSize - 1 && this.kernelHashSize < XFRM_STATE_HASHMAX) this.kernelHashSize *= 2;
+    if (this.all.size > this.kernelHashSize - 1 && this.kernelHashSize < XFRM_STATE_HASHMAX)
+      this.kernelHashSize *= 2;
     this.armTimer(e, Math.floor(this.clock.now()));
   }
 
   /** Slot index holding `e`'s key, or the free slot where it would go (negative: -(slot+1)). */
-  private spiFind(family: number, d0: number, d1: number, d2: number, d3: number, spi: number, proto: number): number {
+  private spiFind(
+    family: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    spi: number,
+    proto: number,
+  ): number {
     const k = this.spiKeys;
     const want = TAG_USED | (family << 8) | proto;
     let i = spiHash(family, d0, d1, d2, d3, spi, proto) & this.spiMask;
@@ -403,7 +417,6 @@ export class Sad {
       this.writeSlot(slot, [e]);
     }
     e.inSpiHash = true;
-    this.spiCount++;
     const k = e.proto * 0x1_0000_0000 + e.spi;
     this.spiUse.set(k, (this.spiUse.get(k) ?? 0) + 1);
   }
@@ -426,7 +439,6 @@ export class Sad {
       this.writeSlot(i, list);
     }
     e.inSpiHash = false;
-    this.spiCount--;
     const k = e.proto * 0x1_0000_0000 + e.spi;
     const n = (this.spiUse.get(k) ?? 1) - 1;
     if (n <= 0) this.spiUse.delete(k);
@@ -501,7 +513,7 @@ export class Sad {
     const x3 = v4 ? 0 : d3 | 0;
     const s32 = spi | 0;
     const a0 = d0 | 0;
-    let i = spiHash(family, d0, x1, x2, x3, spi, proto) & this.spiMask;
+    let i = spiHash(family, a0, x1, x2, x3, s32, proto) & this.spiMask;
     for (;;) {
       const o = i << 3;
       const tag = k[o + 5]!;
@@ -534,7 +546,13 @@ export class Sad {
   }
 
   /** `__xfrm_state_lookup_byaddr`: (daddr, saddr, proto, family, mark). */
-  lookupByAddr(daddr: Address, saddr: Address, proto: number, family: number, mark = 0): SadEntry | undefined {
+  lookupByAddr(
+    daddr: Address,
+    saddr: Address,
+    proto: number,
+    family: number,
+    mark = 0,
+  ): SadEntry | undefined {
     checkFamily(family);
     const d = addressWords(daddr);
     const s = addressWords(saddr);
@@ -680,7 +698,10 @@ export class Sad {
     if (s.coaddr !== undefined && old.coaddr !== undefined) old.coaddr = s.coaddr;
     if (!isSpiProto(x1.proto)) {
       old.info.sel = { ...s.info.sel };
-      x1.sel = compileSelector(old.info.sel, old.info.sel.family === AF_UNSPEC ? x1.family : old.info.sel.family);
+      x1.sel = compileSelector(
+        old.info.sel,
+        old.info.sel.family === AF_UNSPEC ? x1.family : old.info.sel.family,
+      );
       x1.selFamily = old.info.sel.family;
     }
     old.info.lft = { ...s.info.lft };
@@ -739,6 +760,7 @@ export class Sad {
     saddr: Address,
     mark: { v: number; m: number },
     sel?: XfrmSelector,
+    acquireSeq = true,
   ): SadEntry {
     const bits = family === AF_INET ? 32 : 128;
     const state: XfrmState = {
@@ -762,7 +784,8 @@ export class Sad {
         lft: { ...infiniteLifetime(), hardAddExpiresSeconds: BigInt(this.acqExpires) },
         curlft: { bytes: 0n, packets: 0n, addTime: this.nowSec(), useTime: 0n },
         stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
-        seq: this.nextAcqSeq(),
+        // ALLOCSPI's larval SAs (__find_acq_core) have km.seq 0; only ACQUIRE assigns one
+        seq: acquireSeq ? this.nextAcqSeq() : 0,
         reqid,
         family,
         mode,
@@ -798,7 +821,8 @@ export class Sad {
     }
     const min = checkUint(req.min, 32, 'min');
     const max = checkUint(req.max, 32, 'max');
-    if (proto === IPPROTO.COMP && max >= 0x10000) throw new XfrmError('EINVAL', 'IPCOMP SPI must be <= 65535');
+    if (proto === IPPROTO.COMP && max >= 0x10000)
+      throw new XfrmError('EINVAL', 'IPCOMP SPI must be <= 65535');
     if (min > max) throw new XfrmError('EINVAL', 'Invalid SPI range: min > max');
     const family = checkFamily(info.family);
     const mk = markOf(req.mark);
@@ -812,17 +836,22 @@ export class Sad {
     const seq = checkUint(info.seq, 32, 'seq');
     if (seq !== 0) {
       x = this.findAcqBySeq(seq, mark);
-      if (x !== undefined && !(x.d0 === d[0] && (family === AF_INET || (x.d1 === d[1] && x.d2 === d[2] && x.d3 === d[3]))))
+      if (
+        x !== undefined &&
+        !(x.d0 === d[0] && (family === AF_INET || (x.d1 === d[1] && x.d2 === d[2] && x.d3 === d[3])))
+      )
         x = undefined;
     }
     if (x === undefined) x = this.findAcqCore(family, mode, reqid, ifId, proto, d, s, mark);
-    if (x === undefined) x = this.createLarval(family, mode, reqid, ifId, proto, info.id.daddr, info.saddr, mk);
+    if (x === undefined)
+      x = this.createLarval(family, mode, reqid, ifId, proto, info.id.daddr, info.saddr, mk, undefined, false);
     if (x.kmState === 'dead') throw new XfrmError('ENOENT', 'Target ACQUIRE is in DEAD state');
     if (x.spi !== 0) return x;
-    const range = max - min + 1;
+    // u32 arithmetic like the kernel: the full range 0..0xffffffff wraps to 0 tries
+    const range = (max - min + 1) >>> 0;
     let chosen = -1;
     for (let i = 0; i < range; i++) {
-      const spi = min === max ? min : min + (this.randomU32() >>> 0) % range;
+      const spi = min === max ? min : min + ((this.randomU32() >>> 0) % range);
       if (spi === 0) continue;
       if (!this.spiInUse(spi, proto)) {
         chosen = spi;

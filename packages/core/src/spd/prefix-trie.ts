@@ -31,19 +31,19 @@ export class TrieNode<V> {
     this.m1 = maskWord(plen, 1);
     this.m2 = maskWord(plen, 2);
     this.m3 = maskWord(plen, 3);
-    this.k0 = (k0 & this.m0) >>> 0;
-    this.k1 = (k1 & this.m1) >>> 0;
-    this.k2 = (k2 & this.m2) >>> 0;
-    this.k3 = (k3 & this.m3) >>> 0;
+    this.k0 = k0 & this.m0;
+    this.k1 = k1 & this.m1;
+    this.k2 = k2 & this.m2;
+    this.k3 = k3 & this.m3;
   }
 
   /** True if the address (a0..a3) lies inside this node's prefix. */
   contains(a0: number, a1: number, a2: number, a3: number): boolean {
     return (
-      (a0 & this.m0) >>> 0 === this.k0 &&
-      (a1 & this.m1) >>> 0 === this.k1 &&
-      (a2 & this.m2) >>> 0 === this.k2 &&
-      (a3 & this.m3) >>> 0 === this.k3
+      (a0 & this.m0) === this.k0 &&
+      (a1 & this.m1) === this.k1 &&
+      (a2 & this.m2) === this.k2 &&
+      (a3 & this.m3) === this.k3
     );
   }
 }
@@ -63,7 +63,7 @@ function clz32w(x: number): number {
 export function commonPrefix(a: readonly number[], b: readonly number[], max: number): number {
   let n = 0;
   for (let w = 0; w < 4 && n < max; w++) {
-    const x = ((a[w]! ^ b[w]!) >>> 0) as number;
+    const x = a[w]! ^ b[w]!;
     if (x === 0) {
       n += 32;
       continue;
@@ -152,7 +152,11 @@ export class PrefixTrie<V> {
     }
   }
 
-  private replaceChild(parent: TrieNode<V> | undefined, old: TrieNode<V>, repl: TrieNode<V> | undefined): void {
+  private replaceChild(
+    parent: TrieNode<V> | undefined,
+    old: TrieNode<V>,
+    repl: TrieNode<V> | undefined,
+  ): void {
     if (parent === undefined) this.root = repl;
     else if (parent.c0 === old) parent.c0 = repl;
     else parent.c1 = repl;
@@ -188,7 +192,7 @@ export class PrefixTrie<V> {
   matching(a: readonly number[]): V[] {
     const out: V[] = [];
     let n = this.root;
-    while (n !== undefined && n.contains(a[0]!, a[1]!, a[2]!, a[3]!)) {
+    while (n?.contains(a[0]!, a[1]!, a[2]!, a[3]!)) {
       if (n.value !== undefined) out.push(n.value);
       if (n.plen >= this.maxBits) break;
       n = bitAt(a[0]!, a[1]!, a[2]!, a[3]!, n.plen) === 0 ? n.c0 : n.c1;

@@ -55,12 +55,17 @@ export function referenceCompare(a: ReferencePolicy, b: ReferencePolicy): number
   const oa = offloaded(a.policy) ? 0 : 1;
   const ob = offloaded(b.policy) ? 0 : 1;
   if (oa !== ob) return oa - ob;
-  if (a.policy.info.priority !== b.policy.info.priority) return a.policy.info.priority - b.policy.info.priority;
+  if (a.policy.info.priority !== b.policy.info.priority)
+    return a.policy.info.priority - b.policy.info.priority;
   return a.serial - b.serial;
 }
 
 /** Linear-scan lookup: SUB policies first, then MAIN; best in chain order. */
-export function referenceLookup<T extends ReferencePolicy>(policies: readonly T[], dir: number, flow: Flow): T | undefined {
+export function referenceLookup<T extends ReferencePolicy>(
+  policies: readonly T[],
+  dir: number,
+  flow: Flow,
+): T | undefined {
   for (const type of [XFRM_POLICY_TYPE.SUB, XFRM_POLICY_TYPE.MAIN]) {
     let best: T | undefined;
     for (const r of policies) {

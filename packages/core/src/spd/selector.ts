@@ -2,10 +2,11 @@
  * Selectors and flows in numeric form, and the kernel's `xfrm_selector_match`
  * (`__xfrm4_selector_match` / `__xfrm6_selector_match`).
  */
+
+import { XfrmError } from '../sad/xfrm-error.ts';
 import type { XfrmSelector } from '../types/xfrm.ts';
 import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO } from '../types/xfrm.ts';
-import { XfrmError } from '../sad/xfrm-error.ts';
-import { type Words4, addressWords, familyBits, maskWord } from './address-words.ts';
+import { addressWords, familyBits, maskWord, type Words4 } from './address-words.ts';
 
 /** A packet's flow as the policy/state lookup sees it (`struct flowi`). */
 export interface Flow {
@@ -25,7 +26,7 @@ export interface Flow {
   ifId?: number;
 }
 
-/** A flow with parsed addresses: the form the hot lookup paths take. */
+/** A flow with parsed addresses (signed int32 words): the form the hot lookup paths take. */
 export interface CompiledFlow {
   family: number;
   d0: number;
@@ -85,7 +86,7 @@ export function compileFlow(f: Flow): CompiledFlow {
   };
 }
 
-/** Selector fields pre-masked for matching. Address words are `addr & mask`. */
+/** Selector fields pre-masked for matching. Address words are signed int32 `addr & mask`. */
 export interface CompiledSelector {
   family: number;
   dm0: number;
@@ -137,18 +138,18 @@ export function compileSelector(sel: XfrmSelector, family = sel.family): Compile
     dm1: dm[1],
     dm2: dm[2],
     dm3: dm[3],
-    dv0: (d[0] & dm[0]) >>> 0,
-    dv1: (d[1] & dm[1]) >>> 0,
-    dv2: (d[2] & dm[2]) >>> 0,
-    dv3: (d[3] & dm[3]) >>> 0,
+    dv0: d[0] & dm[0],
+    dv1: d[1] & dm[1],
+    dv2: d[2] & dm[2],
+    dv3: d[3] & dm[3],
     sm0: sm[0],
     sm1: sm[1],
     sm2: sm[2],
     sm3: sm[3],
-    sv0: (s[0] & sm[0]) >>> 0,
-    sv1: (s[1] & sm[1]) >>> 0,
-    sv2: (s[2] & sm[2]) >>> 0,
-    sv3: (s[3] & sm[3]) >>> 0,
+    sv0: s[0] & sm[0],
+    sv1: s[1] & sm[1],
+    sv2: s[2] & sm[2],
+    sv3: s[3] & sm[3],
     prefixlenD: pd,
     prefixlenS: ps,
     dport: checkUint(sel.dport, 16, 'selector dport'),
@@ -163,18 +164,18 @@ export function compileSelector(sel: XfrmSelector, family = sel.family): Compile
 /** Address + port + proto + ifindex part of `xfrm_selector_match` (family is checked by the caller). */
 export function selectorMatchesFlow(c: CompiledSelector, f: CompiledFlow): boolean {
   return (
-    ((f.d0 & c.dm0) >>> 0 === c.dv0 &&
-      (f.d1 & c.dm1) >>> 0 === c.dv1 &&
-      (f.d2 & c.dm2) >>> 0 === c.dv2 &&
-      (f.d3 & c.dm3) >>> 0 === c.dv3 &&
-      (f.s0 & c.sm0) >>> 0 === c.sv0 &&
-      (f.s1 & c.sm1) >>> 0 === c.sv1 &&
-      (f.s2 & c.sm2) >>> 0 === c.sv2 &&
-      (f.s3 & c.sm3) >>> 0 === c.sv3 &&
-      ((f.dport ^ c.dport) & c.dportMask) === 0 &&
-      ((f.sport ^ c.sport) & c.sportMask) === 0 &&
-      (c.proto === 0 || f.proto === c.proto) &&
-      (c.ifindex === 0 || f.ifindex === c.ifindex))
+    (f.d0 & c.dm0) === c.dv0 &&
+    (f.d1 & c.dm1) === c.dv1 &&
+    (f.d2 & c.dm2) === c.dv2 &&
+    (f.d3 & c.dm3) === c.dv3 &&
+    (f.s0 & c.sm0) === c.sv0 &&
+    (f.s1 & c.sm1) === c.sv1 &&
+    (f.s2 & c.sm2) === c.sv2 &&
+    (f.s3 & c.sm3) === c.sv3 &&
+    ((f.dport ^ c.dport) & c.dportMask) === 0 &&
+    ((f.sport ^ c.sport) & c.sportMask) === 0 &&
+    (c.proto === 0 || f.proto === c.proto) &&
+    (c.ifindex === 0 || f.ifindex === c.ifindex)
   );
 }
 

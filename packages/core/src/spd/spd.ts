@@ -14,6 +14,12 @@
  * with many candidates gets a second trie over source prefixes. A lookup walks one trie path,
  * evaluating each candidate list only while it can still beat the best match so far.
  */
+
+import type { Clock } from '../lifetime/clock.ts';
+import { systemClock } from '../lifetime/clock.ts';
+import { evaluatePolicyTimer, hasTimeLimits } from '../lifetime/lifetime.ts';
+import { type Timed, TimerQueue } from '../lifetime/timer-queue.ts';
+import { XfrmError } from '../sad/xfrm-error.ts';
 import type { XfrmPolicy } from '../types/objects.ts';
 import type { XfrmMark, XfrmSelector, XfrmUserSecCtx, XfrmuSpdinfo } from '../types/xfrm.ts';
 import {
@@ -26,20 +32,15 @@ import {
   XFRM_POLICY_TYPE,
   XFRM_USERPOLICY,
 } from '../types/xfrm.ts';
-import type { Clock } from '../lifetime/clock.ts';
-import { systemClock } from '../lifetime/clock.ts';
-import { evaluatePolicyTimer, hasTimeLimits } from '../lifetime/lifetime.ts';
-import { type Timed, TimerQueue } from '../lifetime/timer-queue.ts';
-import { XfrmError } from '../sad/xfrm-error.ts';
 import { addressWords } from './address-words.ts';
-import { PrefixTrie, type TrieNode, bitAt } from './prefix-trie.ts';
+import { bitAt, PrefixTrie, type TrieNode } from './prefix-trie.ts';
 import {
   type CompiledFlow,
   type CompiledSelector,
-  type Flow,
   checkUint,
   compileFlow,
   compileSelector,
+  type Flow,
   selectorMatchesFlow,
 } from './selector.ts';
 
@@ -125,7 +126,13 @@ export interface SpdInfo {
 
 // ------------------------------------------------------------------ validation (§6.1)
 
-const TEMPLATE_PROTOS = new Set<number>([IPPROTO.ESP, IPPROTO.AH, IPPROTO.COMP, IPPROTO.ROUTING, IPPROTO.DSTOPTS]);
+const TEMPLATE_PROTOS = new Set<number>([
+  IPPROTO.ESP,
+  IPPROTO.AH,
+  IPPROTO.COMP,
+  IPPROTO.ROUTING,
+  IPPROTO.DSTOPTS,
+]);
 
 function secCtxKey(c: XfrmUserSecCtx | undefined): string {
   if (c === undefined) return '';
@@ -150,14 +157,16 @@ export function validatePolicy(p: XfrmPolicy): number[] {
     throw new XfrmError('EINVAL', 'policy must be an object with info');
   }
   const info = p.info;
-  if (info.sel === null || typeof info.sel !== 'object') throw new XfrmError('EINVAL', 'policy selector missing');
+  if (info.sel === null || typeof info.sel !== 'object')
+    throw new XfrmError('EINVAL', 'policy selector missing');
   if (checkUint(info.share, 8, 'share') > 3) throw new XfrmError('EINVAL', 'Invalid policy share');
   if (checkUint(info.action, 8, 'action') > 1) throw new XfrmError('EINVAL', 'Invalid policy action');
   const fam = info.sel.family;
   const pd = checkUint(info.sel.prefixlenD, 8, 'prefixlen_d');
   const ps = checkUint(info.sel.prefixlenS, 8, 'prefixlen_s');
   if (fam === AF_INET) {
-    if (pd > 32 || ps > 32) throw new XfrmError('EINVAL', 'Invalid prefix length in selector (must be <= 32 for IPv4)');
+    if (pd > 32 || ps > 32)
+      throw new XfrmError('EINVAL', 'Invalid prefix length in selector (must be <= 32 for IPv4)');
   } else if (fam === AF_INET6) {
     if (pd > 128 || ps > 128)
       throw new XfrmError('EINVAL', 'Invalid prefix length in selector (must be <= 128 for IPv6)');
@@ -167,7 +176,8 @@ export function validatePolicy(p: XfrmPolicy): number[] {
   const dir = checkUint(info.dir, 8, 'dir');
   if (dir > 2) throw new XfrmError('EINVAL', 'Invalid policy direction');
   const index = checkUint(info.index, 32, 'index');
-  if (index !== 0 && (index & 7) !== dir) throw new XfrmError('EINVAL', "Policy index doesn't match direction");
+  if (index !== 0 && (index & 7) !== dir)
+    throw new XfrmError('EINVAL', "Policy index doesn't match direction");
   checkSecCtx(p.secCtx);
   const type = p.ptype ?? XFRM_POLICY_TYPE.MAIN;
   if (type !== XFRM_POLICY_TYPE.MAIN && type !== XFRM_POLICY_TYPE.SUB) {
@@ -175,7 +185,8 @@ export function validatePolicy(p: XfrmPolicy): number[] {
   }
   const tmpls = p.tmpls ?? [];
   if (!Array.isArray(tmpls)) throw new XfrmError('EINVAL', 'templates must be an array');
-  if (tmpls.length > XFRM_MAX_DEPTH) throw new XfrmError('EINVAL', 'Template count must be <= XFRM_MAX_DEPTH (6)');
+  if (tmpls.length > XFRM_MAX_DEPTH)
+    throw new XfrmError('EINVAL', 'Template count must be <= XFRM_MAX_DEPTH (6)');
   const families: number[] = [];
   let prev = fam;
   for (const t of tmpls) {
@@ -220,7 +231,15 @@ export function selectorKey(sel: XfrmSelector): string {
   ].join('|');
 }
 
-function identityKey(dir: number, type: number, ifId: number, v: number, m: number, sel: XfrmSelector, ctx?: XfrmUserSecCtx) {
+function identityKey(
+  dir: number,
+  type: number,
+  ifId: number,
+  v: number,
+  m: number,
+  sel: XfrmSelector,
+  ctx?: XfrmUserSecCtx,
+) {
   return `${dir}/${type}/${ifId}/${v >>> 0}/${m >>> 0}/${selectorKey(sel)}/${secCtxKey(ctx)}`;
 }
 
@@ -256,13 +275,20 @@ class Bucket {
       insertSorted(this.small, e);
       if (this.small.length > SMALL_BUCKET) {
         const t = new PrefixTrie<SpdEntry[]>(this.bits);
-        for (const x of this.small) insertSorted(t.getOrCreate(sWords(x), x.sel.prefixlenS, () => []), x);
+        for (const x of this.small)
+          insertSorted(
+            t.getOrCreate(sWords(x), x.sel.prefixlenS, () => []),
+            x,
+          );
         this.strie = t;
         this.small = undefined;
       }
       return;
     }
-    insertSorted(this.strie!.getOrCreate(sWords(e), e.sel.prefixlenS, () => []), e);
+    insertSorted(
+      this.strie!.getOrCreate(sWords(e), e.sel.prefixlenS, () => []),
+      e,
+    );
   }
 
   remove(e: SpdEntry): void {
@@ -312,14 +338,24 @@ function insertSorted(list: SpdEntry[], e: SpdEntry): void {
   else list.splice(lo, 0, e);
 }
 
-function exactHash(f: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) {
+function exactHash(
+  f: number,
+  d0: number,
+  d1: number,
+  d2: number,
+  d3: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  s3: number,
+) {
   let h = f === AF_INET ? d0 : d0 ^ Math.imul(d1, 0x27d4eb2d) ^ Math.imul(d2, 0x165667b1) ^ d3;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   const s = f === AF_INET ? s0 : s0 ^ Math.imul(s1, 0x27d4eb2d) ^ Math.imul(s2, 0x165667b1) ^ s3;
   h ^= Math.imul(s ^ (s >>> 15), 0xc2b2ae35);
   h ^= h >>> 13;
   h = Math.imul(h, 0x9e3779b1);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /** Does `e` (whose selector family equals the flow family) match the flow? */
@@ -417,7 +453,9 @@ class PolicyIndex {
       insertSorted(this.slotFor(e, true)!.list, e);
       return;
     }
-    this.dtrie.getOrCreate(dWords(e), e.sel.prefixlenD, () => new Bucket(this.family === AF_INET ? 32 : 128)).add(e);
+    this.dtrie
+      .getOrCreate(dWords(e), e.sel.prefixlenD, () => new Bucket(this.family === AF_INET ? 32 : 128))
+      .add(e);
   }
 
   remove(e: SpdEntry): void {
@@ -429,7 +467,8 @@ class PolicyIndex {
       if (i >= 0) slot.list.splice(i, 1);
       if (slot.list.length === 0) {
         const c = e.sel;
-        const h = exactHash(this.family, c.dv0, c.dv1, c.dv2, c.dv3, c.sv0, c.sv1, c.sv2, c.sv3) & this.exactMask;
+        const h =
+          exactHash(this.family, c.dv0, c.dv1, c.dv2, c.dv3, c.sv0, c.sv1, c.sv2, c.sv3) & this.exactMask;
         const b = this.exact[h]!;
         b.splice(b.indexOf(slot), 1);
         if (b.length === 0) this.exact[h] = undefined;
@@ -447,7 +486,8 @@ class PolicyIndex {
   lookup(f: CompiledFlow): SpdEntry | undefined {
     let best: SpdEntry | undefined;
     if (this.exactSlots > 0) {
-      const b = this.exact[exactHash(this.family, f.d0, f.d1, f.d2, f.d3, f.s0, f.s1, f.s2, f.s3) & this.exactMask];
+      const b =
+        this.exact[exactHash(this.family, f.d0, f.d1, f.d2, f.d3, f.s0, f.s1, f.s2, f.s3) & this.exactMask];
       if (b !== undefined) {
         for (let i = 0; i < b.length; i++) {
           const s = b[i]!;
@@ -471,14 +511,14 @@ class PolicyIndex {
     }
     const maxBits = this.family === AF_INET ? 32 : 128;
     let n: TrieNode<Bucket> | undefined = this.dtrie.root;
-    while (n !== undefined && n.contains(f.d0, f.d1, f.d2, f.d3)) {
+    while (n?.contains(f.d0, f.d1, f.d2, f.d3)) {
       const bucket = n.value;
       if (bucket !== undefined) {
         if (bucket.small !== undefined) {
           best = scanList(bucket.small, f, best);
         } else {
           let sn: TrieNode<SpdEntry[]> | undefined = bucket.strie!.root;
-          while (sn !== undefined && sn.contains(f.s0, f.s1, f.s2, f.s3)) {
+          while (sn?.contains(f.s0, f.s1, f.s2, f.s3)) {
             if (sn.value !== undefined) best = scanList(sn.value, f, best);
             if (sn.plen >= maxBits) break;
             sn = bitAt(f.s0, f.s1, f.s2, f.s3, sn.plen) === 0 ? sn.c0 : sn.c1;
@@ -501,7 +541,8 @@ function checkDir(dir: unknown): number {
 
 function checkType(type: unknown): number {
   const t = type ?? XFRM_POLICY_TYPE.MAIN;
-  if (t !== XFRM_POLICY_TYPE.MAIN && t !== XFRM_POLICY_TYPE.SUB) throw new XfrmError('EINVAL', 'Invalid policy type');
+  if (t !== XFRM_POLICY_TYPE.MAIN && t !== XFRM_POLICY_TYPE.SUB)
+    throw new XfrmError('EINVAL', 'Invalid policy type');
   return t;
 }
 
@@ -523,7 +564,9 @@ export class Spd {
 
   constructor(opts: SpdOptions = {}) {
     this.clock = opts.clock ?? systemClock;
-    this.indexes = [0, 1].map(() => [0, 1, 2].map(() => [new PolicyIndex(AF_INET), new PolicyIndex(AF_INET6)]));
+    this.indexes = [0, 1].map(() =>
+      [0, 1, 2].map(() => [new PolicyIndex(AF_INET), new PolicyIndex(AF_INET6)]),
+    );
   }
 
   get size(): number {
@@ -712,7 +755,9 @@ export class Spd {
     checkSecCtx(q.secCtx);
     if (q.sel === undefined) throw new XfrmError('EINVAL', 'selector required when index is 0');
     // exact (v, m) as requested: a stored policy has v already masked, so an unmasked request never matches
-    return this.byIdentity.get(`${dir}/${type}/${ifId}/${mv}/${mm}/${selectorKey(q.sel)}/${secCtxKey(q.secCtx)}`);
+    return this.byIdentity.get(
+      `${dir}/${type}/${ifId}/${mv}/${mm}/${selectorKey(q.sel)}/${secCtxKey(q.secCtx)}`,
+    );
   }
 
   /** FLUSHPOLICY of one type. Returns how many were deleted. */
@@ -749,7 +794,8 @@ export class Spd {
   lookup(dir: number, flow: Flow): SpdLookupResult {
     const d = checkDir(dir);
     const e = this.lookupCompiled(d, compileFlow(flow));
-    if (e === undefined) return { action: this.defaults[d] === 'block' ? 'block' : 'allow', usedDefault: true };
+    if (e === undefined)
+      return { action: this.defaults[d] === 'block' ? 'block' : 'allow', usedDefault: true };
     return { policy: e, action: e.policy.info.action === 1 ? 'block' : 'allow', usedDefault: false };
   }
 
@@ -783,7 +829,8 @@ export class Spd {
   /** NEWSPDINFO hash thresholds (affect only hash placement in the kernel; stored and reported). */
   setHashThresholds(family: number, lbits: number, rbits: number): void {
     if (family === AF_INET) {
-      if (lbits > 32 || rbits > 32) throw new XfrmError('EINVAL', 'Invalid hash threshold (must be <= 32 for IPv4)');
+      if (lbits > 32 || rbits > 32)
+        throw new XfrmError('EINVAL', 'Invalid hash threshold (must be <= 32 for IPv4)');
       this.ipv4Thresh = { lbits, rbits };
     } else if (family === AF_INET6) {
       if (lbits > 128 || rbits > 128)
@@ -842,6 +889,11 @@ export class Spd {
       this.timers.arm(e, nowN + v.next);
     }
     return events;
+  }
+
+  /** Earliest pending policy timer (seconds, Infinity if none). */
+  nextTimer(): number {
+    return this.timers.peek();
   }
 
   /** User POLEXPIRE: emits the event; hard deletes. `ENOENT` if absent. */

@@ -13,12 +13,13 @@
  * The per-attempt kernel answer comes from `classify`, so crypto refusals that fall back silently in
  * the kernel show up as `software` even though charon believes it offloaded.
  */
+
+import { classifyPolicy, classifyState, type OffloadVerdict } from '../offload/classify.ts';
+import { type DeviceProfile, type DeviceState, deviceCaps } from '../offload/profiles.ts';
+import { XfrmError } from '../sad/xfrm-error.ts';
 import type { XfrmPolicy, XfrmState } from '../types/objects.ts';
 import type { XfrmLifetimeCfg } from '../types/xfrm.ts';
 import { XFRM_INF, XFRM_OFFLOAD_FLAG, XFRM_POLICY_DIR, XFRM_SA_DIR } from '../types/xfrm.ts';
-import { XfrmError } from '../sad/xfrm-error.ts';
-import { type OffloadVerdict, classifyPolicy, classifyState } from '../offload/classify.ts';
-import { type DeviceProfile, type DeviceState, deviceCaps } from '../offload/profiles.ts';
 
 export type HwOffloadSetting = 'no' | 'yes' | 'crypto' | 'packet' | 'auto' | 'full';
 export type CharonFlavor = 'upstream' | '5.9.0bf';
@@ -171,7 +172,8 @@ export function hwOffloadLadder(input: LadderInput): LadderResult {
     ];
     for (const [k, v] of opts) {
       if (!set(k, v)) continue;
-      if (packetLike && (STRONGSWAN_PACKET_OFFLOAD_LIMITS.ignored as readonly string[]).includes(k)) res.lifetimes.ignored.push(k);
+      if (packetLike && (STRONGSWAN_PACKET_OFFLOAD_LIMITS.ignored as readonly string[]).includes(k))
+        res.lifetimes.ignored.push(k);
       else res.lifetimes.used.push(k);
     }
   };
@@ -179,13 +181,17 @@ export function hwOffloadLadder(input: LadderInput): LadderResult {
     if (v.outcome === 'refused') {
       res.sa = 'failed';
       const why = v.extack ?? v.dmesg ?? v.reason ?? '';
-      res.log.push(`unable to add SAD entry with SPI ${input.sa.info.id.spi.toString(16).padStart(8, '0')}: ${v.errno}${why ? ` (${why})` : ''}`);
+      res.log.push(
+        `unable to add SAD entry with SPI ${input.sa.info.id.spi.toString(16).padStart(8, '0')}: ${v.errno}${why ? ` (${why})` : ''}`,
+      );
       if (attempt !== 'crypto' && (l.rekeyBytes ?? 0n) > 0n) res.lifetimes.failed.push('rekey_bytes');
       return;
     }
     res.sa = v.outcome === 'packet' ? 'packet' : v.outcome === 'crypto' ? 'crypto' : 'software';
     if (v.outcome === 'software' && attempt !== undefined && v.requested !== 'none') {
-      res.log.push(`kernel installed the SA without offload (${v.reason ?? 'fallback'}); charon assumes ${attempt} offload`);
+      res.log.push(
+        `kernel installed the SA without offload (${v.reason ?? 'fallback'}); charon assumes ${attempt} offload`,
+      );
     }
     noteLifetimes(res.sa === 'packet');
   };
@@ -229,20 +235,36 @@ export function hwOffloadLadder(input: LadderInput): LadderResult {
   for (const pol of pols) {
     const dir = policyDir(pol);
     if (!offloadPolicies || dir === 'fwd' || res.sa === 'failed') {
-      res.steps.push({ object: 'policy', dir, attempt: 'none', verdict: { outcome: 'software', requested: 'none', reason: 'not offloaded by charon' } });
+      res.steps.push({
+        object: 'policy',
+        dir,
+        attempt: 'none',
+        verdict: { outcome: 'software', requested: 'none', reason: 'not offloaded by charon' },
+      });
       continue;
     }
-    const v = classifyPolicy({ ...pol, offload: { ifindex: state.ifindex, flags: XFRM_OFFLOAD_FLAG.PACKET } }, profile, state);
+    const v = classifyPolicy(
+      { ...pol, offload: { ifindex: state.ifindex, flags: XFRM_OFFLOAD_FLAG.PACKET } },
+      profile,
+      state,
+    );
     res.steps.push({ object: 'policy', dir, attempt: 'packet', verdict: v });
     if (v.outcome === 'packet') {
       anyPacket = true;
       continue;
     }
     if (setting === 'auto') {
-      res.steps.push({ object: 'policy', dir, attempt: 'none', verdict: { outcome: 'software', requested: 'none', reason: 'resent without offload' } });
+      res.steps.push({
+        object: 'policy',
+        dir,
+        attempt: 'none',
+        verdict: { outcome: 'software', requested: 'none', reason: 'resent without offload' },
+      });
     } else {
       failed = true;
-      res.log.push(`unable to install policy with packet offload: ${v.errno}${v.extack ? ` (${v.extack})` : ''}`);
+      res.log.push(
+        `unable to install policy with packet offload: ${v.errno}${v.extack ? ` (${v.extack})` : ''}`,
+      );
     }
   }
   if (pols.length > 0) res.policies = failed ? 'failed' : anyPacket ? 'packet' : 'software';

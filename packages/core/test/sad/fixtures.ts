@@ -68,7 +68,11 @@ export interface PolicyOpts {
   ptype?: number;
 }
 
-export function policy(s: Partial<XfrmSelector>, o: PolicyOpts = {}, extra: Partial<XfrmPolicy> = {}): XfrmPolicy {
+export function policy(
+  s: Partial<XfrmSelector>,
+  o: PolicyOpts = {},
+  extra: Partial<XfrmPolicy> = {},
+): XfrmPolicy {
   return {
     info: {
       sel: sel(s),

@@ -124,16 +124,20 @@ describe('indexed SPD lookup equals the linear-scan reference', () => {
   ] as const) {
     it(`${name}: random policy sets and flows`, () => {
       fc.assert(
-        fc.property(opsArb(family), fc.array(flowArb(family), { minLength: 1, maxLength: 40 }), (ops, flows) => {
-          const spd = new Spd();
-          apply(spd, ops);
-          const entries = spd.entries();
-          for (const f of flows) {
-            const got = spd.lookup(f.dir, f).policy;
-            const want = referenceLookup(entries, f.dir, f);
-            expect(got?.index).toBe(want?.index);
-          }
-        }),
+        fc.property(
+          opsArb(family),
+          fc.array(flowArb(family), { minLength: 1, maxLength: 40 }),
+          (ops, flows) => {
+            const spd = new Spd();
+            apply(spd, ops);
+            const entries = spd.entries();
+            for (const f of flows) {
+              const got = spd.lookup(f.dir, f).policy;
+              const want = referenceLookup(entries, f.dir, f);
+              expect(got?.index).toBe(want?.index);
+            }
+          },
+        ),
         { numRuns: 300 },
       );
     });

@@ -125,7 +125,10 @@ describe('policy identity, get, delete, flush', () => {
     const p0 = policy(host('1.1.1.1'));
     bad([{ family: 0 }], 'Invalid selector family');
     bad([{ prefixlenD: 33 }], 'Invalid prefix length in selector (must be <= 32 for IPv4)');
-    bad([{ family: AF_INET6, daddr: '::', saddr: '::', prefixlenS: 129 }], 'Invalid prefix length in selector (must be <= 128 for IPv6)');
+    bad(
+      [{ family: AF_INET6, daddr: '::', saddr: '::', prefixlenS: 129 }],
+      'Invalid prefix length in selector (must be <= 128 for IPv6)',
+    );
     bad([{}, { dir: 3 }], 'Invalid policy direction');
     bad([{}, { action: 2 }], 'Invalid policy action');
     bad([{}, { ptype: 2 }], 'Invalid policy type');
@@ -142,11 +145,20 @@ describe('policy identity, get, delete, flush', () => {
       calgos: 0,
     };
     bad([{}, {}, { tmpls: new Array(7).fill(tmpl) }], 'Template count must be <= XFRM_MAX_DEPTH (6)');
-    bad([{}, { dir: OUT }, { tmpls: [{ ...tmpl, optional: 1 }] }], 'Mode in optional template not allowed in outbound policy');
-    bad([{}, {}, { tmpls: [{ ...tmpl, mode: 0, family: AF_INET6 }] }], "Mode in template doesn't support a family change");
+    bad(
+      [{}, { dir: OUT }, { tmpls: [{ ...tmpl, optional: 1 }] }],
+      'Mode in optional template not allowed in outbound policy',
+    );
+    bad(
+      [{}, {}, { tmpls: [{ ...tmpl, mode: 0, family: AF_INET6 }] }],
+      "Mode in template doesn't support a family change",
+    );
     bad([{}, {}, { tmpls: [{ ...tmpl, mode: 6 }] }], 'Mode in template must be < XFRM_MODE_MAX (6)');
     bad([{}, {}, { tmpls: [{ ...tmpl, family: 7 }] }], 'Invalid family in template');
-    bad([{}, {}, { tmpls: [{ ...tmpl, id: { ...tmpl.id, proto: 6 } }] }], 'Invalid XFRM protocol in template');
+    bad(
+      [{}, {}, { tmpls: [{ ...tmpl, id: { ...tmpl.id, proto: 6 } }] }],
+      'Invalid XFRM protocol in template',
+    );
     const share = { ...p0, info: { ...p0.info, share: 4 } };
     expect(err(() => spd.add(share)).extack).toBe('Invalid policy share');
     // template family 0 is replaced by the policy family
@@ -176,9 +188,15 @@ describe('lookup semantics', () => {
 
   it('packet-offloaded policies go to the head and win', () => {
     const spd = new Spd();
-    spd.add(policy({ daddr: '10.1.2.3', prefixlenD: 32, saddr: '10.9.9.9', prefixlenS: 32 }, { priority: 0 }));
+    spd.add(
+      policy({ daddr: '10.1.2.3', prefixlenD: 32, saddr: '10.9.9.9', prefixlenS: 32 }, { priority: 0 }),
+    );
     const off = spd.add(
-      policy({ daddr: '10.0.0.0', prefixlenD: 8 }, { priority: 1000 }, { offload: { ifindex: 4, flags: XFRM_OFFLOAD_FLAG.PACKET } }),
+      policy(
+        { daddr: '10.0.0.0', prefixlenD: 8 },
+        { priority: 1000 },
+        { offload: { ifindex: 4, flags: XFRM_OFFLOAD_FLAG.PACKET } },
+      ),
     ).entry;
     expect(spd.lookup(OUT, { family: AF_INET, daddr: '10.1.2.3', saddr: '10.9.9.9' }).policy).toBe(off);
   });
@@ -186,11 +204,15 @@ describe('lookup semantics', () => {
   it('SUB policies are consulted before MAIN; marks, if_id, ports, proto and ifindex filter', () => {
     const spd = new Spd();
     const main = spd.add(policy({}, { priority: 0 })).entry;
-    const sub = spd.add(policy({ proto: IPPROTO.TCP, dport: 443, dportMask: 0xffff }, { priority: 99, ptype: 1 })).entry;
+    const sub = spd.add(
+      policy({ proto: IPPROTO.TCP, dport: 443, dportMask: 0xffff }, { priority: 99, ptype: 1 }),
+    ).entry;
     const f = { family: AF_INET, daddr: '1.2.3.4', saddr: '5.6.7.8', proto: IPPROTO.TCP, dport: 443 };
     expect(spd.lookup(OUT, f).policy).toBe(sub);
     expect(spd.lookup(OUT, { ...f, dport: 80 }).policy).toBe(main);
-    const marked = spd.add(policy({ ifindex: 5 }, { priority: 0 }, { mark: { v: 0x10, m: 0xf0 }, ifId: 3 })).entry;
+    const marked = spd.add(
+      policy({ ifindex: 5 }, { priority: 0 }, { mark: { v: 0x10, m: 0xf0 }, ifId: 3 }),
+    ).entry;
     expect(spd.lookup(OUT, { ...f, dport: 80, mark: 0x1f, ifId: 3, ifindex: 5 }).policy).toBe(marked);
     expect(spd.lookup(OUT, { ...f, dport: 80, mark: 0x2f, ifId: 3, ifindex: 5 }).policy).toBeUndefined();
     expect(spd.lookup(OUT, { ...f, dport: 80, mark: 0x1f, ifId: 3, ifindex: 6 }).policy).toBeUndefined();
@@ -209,7 +231,9 @@ describe('lookup semantics', () => {
 
   it('NEWSPDINFO thresholds are validated', () => {
     const spd = new Spd();
-    expect(err(() => spd.setHashThresholds(AF_INET, 33, 0)).extack).toBe('Invalid hash threshold (must be <= 32 for IPv4)');
+    expect(err(() => spd.setHashThresholds(AF_INET, 33, 0)).extack).toBe(
+      'Invalid hash threshold (must be <= 32 for IPv4)',
+    );
     spd.setHashThresholds(AF_INET6, 64, 64);
     expect(spd.info().ipv6Thresh).toEqual({ lbits: 64, rbits: 64 });
   });
