@@ -74,7 +74,13 @@ export async function measureRate(
   return lat.map((ms) => (opsPerCall * 1000) / ms);
 }
 
-export function result(id: string, what: string, unit: string, samples: number[], baseline?: { name: string; samples: number[] }): BenchResult {
+export function result(
+  id: string,
+  what: string,
+  unit: string,
+  samples: number[],
+  baseline?: { name: string; samples: number[] },
+): BenchResult {
   const s = summarize(samples);
   const r: BenchResult = { id, what, value: s.median, unit, samples, spread: s.spread };
   if (baseline) {

@@ -37,10 +37,19 @@ export function formatTable(results: BenchResult[]): string {
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
-export async function runBenchmarks(opts: BenchOptions & { only?: string; json?: string; log?: (s: string) => void }): Promise<BenchResult[]> {
+export async function runBenchmarks(
+  opts: BenchOptions & { only?: string; json?: string; log?: (s: string) => void },
+): Promise<BenchResult[]> {
   const log = opts.log ?? (() => {});
   const results: BenchResult[] = [];
   for (const s of SUITES) {
@@ -51,6 +60,7 @@ export async function runBenchmarks(opts: BenchOptions & { only?: string; json?:
       results.push(r);
     }
   }
-  if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ machine: machineInfo(), results }, null, 1)}\n`);
+  if (opts.json)
+    writeFileSync(opts.json, `${JSON.stringify({ machine: machineInfo(), results }, null, 1)}\n`);
   return results;
 }

@@ -6,10 +6,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
 import { decodeDatagram, encodeDatagram, encodeXfrm, parseHexInput } from '@xfrmkit/netlink';
-import { parseIpXfrm } from '../src/iproute2/xfrm.ts';
+import { describe, expect, it } from 'vitest';
 import { shellWords } from '../src/iproute2/shellwords.ts';
+import { parseIpXfrm } from '../src/iproute2/xfrm.ts';
 
 const ROOT = join(import.meta.dirname, '../../netlink/test/fixtures');
 
@@ -57,7 +57,14 @@ describe('ip xfrm golden bytes (iproute2 6.1 and 6.15)', () => {
       if (plan.kind === 'monitor') return;
       const sent = fx.sends[0]!;
       const seq = Buffer.from(sent).readUInt32LE(8);
-      const ours = encodeXfrm({ type: plan.type, flags: plan.flags, seq, pid: 0, body: plan.kind === 'request' ? plan.body : undefined, attrs: plan.attrs });
+      const ours = encodeXfrm({
+        type: plan.type,
+        flags: plan.flags,
+        seq,
+        pid: 0,
+        body: plan.kind === 'request' ? plan.body : undefined,
+        attrs: plan.attrs,
+      });
       expect(Buffer.from(ours).toString('hex')).toBe(Buffer.from(sent).toString('hex'));
     });
   }
@@ -66,7 +73,9 @@ describe('ip xfrm golden bytes (iproute2 6.1 and 6.15)', () => {
     let n = 0;
     for (const fx of fixtures) {
       for (const d of [...fx.sends, ...fx.recvs]) {
-        expect(Buffer.from(encodeDatagram(decodeDatagram(d, 'xfrm'))).toString('hex')).toBe(Buffer.from(d).toString('hex'));
+        expect(Buffer.from(encodeDatagram(decodeDatagram(d, 'xfrm'))).toString('hex')).toBe(
+          Buffer.from(d).toString('hex'),
+        );
         n++;
       }
     }

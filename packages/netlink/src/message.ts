@@ -1,19 +1,27 @@
 /**
  * One decoded netlink message of any family we know, and datagram-level decode/encode.
  */
-import { type GenlFamilySpec, type GenlMessage, decodeGenl, encodeGenl, GENL_ID_CTRL } from './genl/genl.ts';
+
 import { ctrlFamily } from './genl/ctrl.ts';
+import { decodeGenl, encodeGenl, GENL_ID_CTRL, type GenlFamilySpec, type GenlMessage } from './genl/genl.ts';
 import {
   type DoneBody,
-  type ErrorBody,
   decodeDoneBody,
   decodeErrorBody,
+  type ErrorBody,
   encodeDoneBody,
   encodeErrorBody,
 } from './wire/control.ts';
 import { NetlinkEncodeError } from './wire/errors.ts';
 import { ByteWriter } from './wire/nlattr.ts';
-import { joinMessages, NLMSG, NLMSG_HDRLEN, type NlMsgHeader, splitDatagram, writeHeader } from './wire/nlmsg.ts';
+import {
+  joinMessages,
+  NLMSG,
+  NLMSG_HDRLEN,
+  type NlMsgHeader,
+  splitDatagram,
+  writeHeader,
+} from './wire/nlmsg.ts';
 import { decodeXfrm, encodeXfrm, type XfrmMessage } from './xfrm/codec.ts';
 
 export type NetlinkMessage = (
@@ -87,7 +95,12 @@ export function decodeMessage(
   if (header.type < NLMSG.MIN_TYPE) return { kind: 'control', header, payload: payload.slice() };
   if (proto === 'xfrm') return { kind: 'xfrm', header, xfrm: decodeXfrm(header, payload, base) };
   const spec = genl?.get(header.type) ?? (header.type === GENL_ID_CTRL ? ctrlFamily : undefined);
-  const m: NetlinkMessage = { kind: 'genl', header, genl: decodeGenl(header, payload, spec, base), family: spec?.name };
+  const m: NetlinkMessage = {
+    kind: 'genl',
+    header,
+    genl: decodeGenl(header, payload, spec, base),
+    family: spec?.name,
+  };
   genl?.learn(m);
   return m;
 }
@@ -108,10 +121,19 @@ export function decodeDatagram(dgram: Uint8Array, proto: Protocol, genl?: GenlRe
 export function encodeMessage(m: NetlinkMessage, genl?: GenlRegistry): Uint8Array {
   switch (m.kind) {
     case 'xfrm':
-      return encodeXfrm({ ...m.xfrm, type: m.header.type, flags: m.header.flags, seq: m.header.seq, pid: m.header.pid });
+      return encodeXfrm({
+        ...m.xfrm,
+        type: m.header.type,
+        flags: m.header.flags,
+        seq: m.header.seq,
+        pid: m.header.pid,
+      });
     case 'genl': {
       const spec = genl?.get(m.header.type) ?? (m.header.type === GENL_ID_CTRL ? ctrlFamily : undefined);
-      return encodeGenl({ ...m.genl, type: m.header.type, flags: m.header.flags, seq: m.header.seq, pid: m.header.pid }, spec);
+      return encodeGenl(
+        { ...m.genl, type: m.header.type, flags: m.header.flags, seq: m.header.seq, pid: m.header.pid },
+        spec,
+      );
     }
     case 'error':
     case 'done':

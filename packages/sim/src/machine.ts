@@ -79,6 +79,7 @@ export class SimMachine implements EndpointHost {
 
   /** Sends a kernel-originated notification (expire, acquire…) to a group. */
   notify(protocol: number, netns: string, group: number, dgram: Uint8Array): void {
-    for (const s of this.sockets(protocol, netns)) if (!s.closed && s.groups.has(group)) s.deliver(dgram, { port: 0, group });
+    for (const s of this.sockets(protocol, netns))
+      if (!s.closed && s.groups.has(group)) s.deliver(dgram, { port: 0, group });
   }
 }

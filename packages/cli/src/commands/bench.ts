@@ -14,7 +14,10 @@ export async function run(argv: string[]): Promise<number> {
     if (a === '--quick') quick = true;
     else if (a === '--only') only = argv[++i];
     else if (a === '--json') json = argv[++i];
-    else throw new CliUsageError(`unknown option ${a} (usage: xfrmkit bench [--quick] [--only NAME] [--json FILE])`);
+    else
+      throw new CliUsageError(
+        `unknown option ${a} (usage: xfrmkit bench [--quick] [--only NAME] [--json FILE])`,
+      );
   }
   const results = await runBenchmarks({ quick, only, json, log: (s) => process.stderr.write(`${s}\n`) });
   if (results.length === 0) throw new CliUsageError(`no benchmark matches --only ${only}`);

@@ -27,13 +27,16 @@ export async function run(argv: string[]): Promise<number> {
   try {
     vectors = JSON.parse(readFileSync(input === '-' ? 0 : input, 'utf8'));
   } catch (e) {
-    throw new CliUsageError(`cannot read ${input === '-' ? 'stdin' : input} as JSON: ${(e as Error).message}`);
+    throw new CliUsageError(
+      `cannot read ${input === '-' ? 'stdin' : input} as JSON: ${(e as Error).message}`,
+    );
   }
   const result = verb === 'encrypt' ? encryptVector(vectors) : decryptVector(vectors);
   const text = `${JSON.stringify(result, null, 2)}\n`;
   if (output === '-') process.stdout.write(text);
   else writeFileSync(output, text);
   const failed = result.filter((r) => 'error' in r && r.error !== undefined).length;
-  if (failed) process.stderr.write(`xfrmkit esp ${verb}: ${failed} of ${result.length} vectors failed (see "error")\n`);
+  if (failed)
+    process.stderr.write(`xfrmkit esp ${verb}: ${failed} of ${result.length} vectors failed (see "error")\n`);
   return 0;
 }

@@ -10,8 +10,8 @@ import {
   GenlRegistry,
   messageToJson,
   NetlinkDecodeError,
-  parseHexInput,
   type Protocol,
+  parseHexInput,
 } from '@xfrmkit/netlink';
 import { CliUsageError } from '../usage.ts';
 
@@ -48,7 +48,10 @@ function guessProto(bytes: Uint8Array, reg: GenlRegistry): Protocol {
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'decode') throw new CliUsageError('usage: xfrmkit nl decode [--family xfrm|genl|devlink|auto] [--devlink-id N] [FILE|-]');
+  if (sub !== 'decode')
+    throw new CliUsageError(
+      'usage: xfrmkit nl decode [--family xfrm|genl|devlink|auto] [--devlink-id N] [FILE|-]',
+    );
   let family = 'auto';
   let devlinkId: number | undefined;
   let file = '-';
@@ -56,10 +59,12 @@ export async function run(argv: string[]): Promise<number> {
     const a = rest[i]!;
     if (a === '--family') {
       family = rest[++i] ?? '';
-      if (!['xfrm', 'genl', 'devlink', 'auto'].includes(family)) throw new CliUsageError(`--family must be xfrm, genl, devlink or auto (got "${family}")`);
+      if (!['xfrm', 'genl', 'devlink', 'auto'].includes(family))
+        throw new CliUsageError(`--family must be xfrm, genl, devlink or auto (got "${family}")`);
     } else if (a === '--devlink-id') {
       devlinkId = Number(rest[++i]);
-      if (!Number.isInteger(devlinkId) || devlinkId < 0x10 || devlinkId > 0xffff) throw new CliUsageError('--devlink-id must be a genl family id (16..65535)');
+      if (!Number.isInteger(devlinkId) || devlinkId < 0x10 || devlinkId > 0xffff)
+        throw new CliUsageError('--devlink-id must be a genl family id (16..65535)');
     } else if (a.startsWith('-') && a !== '-') {
       throw new CliUsageError(`unknown option ${a}`);
     } else file = a;
@@ -70,7 +75,8 @@ export async function run(argv: string[]): Promise<number> {
   if (dgrams.length === 0) throw new CliUsageError('no netlink bytes found in the input');
   let errors = 0;
   for (const d of dgrams) {
-    const proto: Protocol = family === 'xfrm' ? 'xfrm' : family === 'auto' ? guessProto(d.bytes, reg) : 'genl';
+    const proto: Protocol =
+      family === 'xfrm' ? 'xfrm' : family === 'auto' ? guessProto(d.bytes, reg) : 'genl';
     try {
       for (const m of decodeDatagram(d.bytes, proto, reg)) {
         process.stdout.write(`${JSON.stringify({ dir: d.dir, line: d.line, ...messageToJson(m, reg) })}\n`);
@@ -78,7 +84,9 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       if (!(e instanceof NetlinkDecodeError)) throw e;
       errors++;
-      process.stdout.write(`${JSON.stringify({ dir: d.dir, line: d.line, error: e.name, what: e.what, offset: e.offset, path: e.path })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ dir: d.dir, line: d.line, error: e.name, what: e.what, offset: e.offset, path: e.path })}\n`,
+      );
     }
   }
   return errors ? 1 : 0;

@@ -21,7 +21,8 @@ export class Args {
   next(what: string): string {
     this.i++;
     const v = this.argv[this.i];
-    if (v === undefined) throw new IpArgError(`Command line is not complete. Try option "help" (missing value after "${what}")`);
+    if (v === undefined)
+      throw new IpArgError(`Command line is not complete. Try option "help" (missing value after "${what}")`);
     return v;
   }
   peekNext(): string | undefined {
@@ -39,7 +40,8 @@ export function parseUnsigned(s: string, what: string, bits: 8 | 16 | 32 | 64 = 
   else if (/^0[0-7]+$/.test(s)) v = BigInt(`0o${s.slice(1)}`);
   else if (/^\d+$/.test(s)) v = BigInt(s);
   else throw new IpArgError(`Error: argument "${s}" is wrong: ${what} value is invalid`);
-  if (v >= 1n << BigInt(bits)) throw new IpArgError(`Error: argument "${s}" is wrong: ${what} value is invalid`);
+  if (v >= 1n << BigInt(bits))
+    throw new IpArgError(`Error: argument "${s}" is wrong: ${what} value is invalid`);
   return v;
 }
 
@@ -72,7 +74,8 @@ export function parsePrefix(s: string, what: string, preferred = 0): Prefix {
   let bitlen = max;
   if (slash >= 0) {
     const plen = s.slice(slash + 1);
-    if (!/^\d+$/.test(plen) || Number(plen) > max) throw new IpArgError(`Error: any valid prefix is expected rather than "${s}".`);
+    if (!/^\d+$/.test(plen) || Number(plen) > max)
+      throw new IpArgError(`Error: any valid prefix is expected rather than "${s}".`);
     bitlen = Number(plen);
   }
   return { addr, family, bitlen, hasLen: slash >= 0 };
@@ -82,7 +85,8 @@ export function parsePrefix(s: string, what: string, preferred = 0): Prefix {
 export function parseKey(s: string, what: string): Uint8Array {
   if (/^0x/i.test(s)) {
     let hex = s.slice(2);
-    if (!/^[0-9a-fA-F]*$/.test(hex)) throw new IpArgError(`Error: argument "<key>" is wrong: "${what}" ALGO-KEYMAT value is invalid`);
+    if (!/^[0-9a-fA-F]*$/.test(hex))
+      throw new IpArgError(`Error: argument "<key>" is wrong: "${what}" ALGO-KEYMAT value is invalid`);
     if (hex.length % 2) hex = `0${hex}`;
     return Uint8Array.from(Buffer.from(hex, 'hex'));
   }

@@ -70,7 +70,14 @@ export interface XfrmListFilter {
 export type IpXfrmPlan = XfrmRequestPlan | XfrmDumpPlan | { kind: 'monitor'; argv: string[] };
 
 const MODES: Record<string, number> = { transport: 0, tunnel: 1, ro: 2, in_trigger: 3, beet: 4, iptfs: 5 };
-const XFRM_PROTOS: Record<string, number> = { esp: 50, ah: 51, comp: 108, route2: 43, hao: 60, 'ipsec-any': 255 };
+const XFRM_PROTOS: Record<string, number> = {
+  esp: 50,
+  ah: 51,
+  comp: 108,
+  route2: 43,
+  hao: 60,
+  'ipsec-any': 255,
+};
 const ALGO_TYPES: Record<string, string> = {
   enc: 'ALG_CRYPT',
   auth: 'ALG_AUTH',
@@ -81,22 +88,57 @@ const ALGO_TYPES: Record<string, string> = {
 const DIRS: Record<string, number> = { in: 0, out: 1, fwd: 2 };
 const ENCAP_TYPES: Record<string, number> = { espinudp: 2, 'espinudp-nonike': 1, espintcp: 7 };
 const UP_PROTOS: Record<string, number> = {
-  tcp: 6, udp: 17, sctp: 132, dccp: 33, icmp: 1, 'ipv6-icmp': 58, icmpv6: 58, gre: 47, mh: 135, ipv6mh: 135, udplite: 136,
-  esp: 50, ah: 51, comp: 108, any: 0,
+  tcp: 6,
+  udp: 17,
+  sctp: 132,
+  dccp: 33,
+  icmp: 1,
+  'ipv6-icmp': 58,
+  icmpv6: 58,
+  gre: 47,
+  mh: 135,
+  ipv6mh: 135,
+  udplite: 136,
+  esp: 50,
+  ah: 51,
+  comp: 108,
+  any: 0,
 };
 
 export const zeroSelector = (): XfrmSelector => ({
-  daddr: '0.0.0.0', saddr: '0.0.0.0', dport: 0, dportMask: 0, sport: 0, sportMask: 0, family: 0,
-  prefixlenD: 0, prefixlenS: 0, proto: 0, ifindex: 0, user: 0,
+  daddr: '0.0.0.0',
+  saddr: '0.0.0.0',
+  dport: 0,
+  dportMask: 0,
+  sport: 0,
+  sportMask: 0,
+  family: 0,
+  prefixlenD: 0,
+  prefixlenS: 0,
+  proto: 0,
+  ifindex: 0,
+  user: 0,
 });
 
 const infLft = (): XfrmLifetimeCfg => ({
-  softByteLimit: XFRM_INF, hardByteLimit: XFRM_INF, softPacketLimit: XFRM_INF, hardPacketLimit: XFRM_INF,
-  softAddExpiresSeconds: 0n, hardAddExpiresSeconds: 0n, softUseExpiresSeconds: 0n, hardUseExpiresSeconds: 0n,
+  softByteLimit: XFRM_INF,
+  hardByteLimit: XFRM_INF,
+  softPacketLimit: XFRM_INF,
+  hardPacketLimit: XFRM_INF,
+  softAddExpiresSeconds: 0n,
+  hardAddExpiresSeconds: 0n,
+  softUseExpiresSeconds: 0n,
+  hardUseExpiresSeconds: 0n,
 });
 const zeroLft = (): XfrmLifetimeCfg => ({
-  softByteLimit: 0n, hardByteLimit: 0n, softPacketLimit: 0n, hardPacketLimit: 0n,
-  softAddExpiresSeconds: 0n, hardAddExpiresSeconds: 0n, softUseExpiresSeconds: 0n, hardUseExpiresSeconds: 0n,
+  softByteLimit: 0n,
+  hardByteLimit: 0n,
+  softPacketLimit: 0n,
+  hardPacketLimit: 0n,
+  softAddExpiresSeconds: 0n,
+  hardAddExpiresSeconds: 0n,
+  softUseExpiresSeconds: 0n,
+  hardUseExpiresSeconds: 0n,
 });
 const zeroCur = () => ({ bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n });
 
@@ -110,8 +152,22 @@ class Ctx {
 }
 
 /** xfrm_id_parse(): [src ADDR] [dst ADDR] [proto XFRM-PROTO] [spi SPI] */
-function parseId(a: Args, ctx: Ctx, loose: boolean): { saddr: string; daddr: string; family: number; proto: number; spi: number; src?: { addr: string; bitlen: number }; dst?: { addr: string; bitlen: number } } {
-  const out = { saddr: '0.0.0.0', daddr: '0.0.0.0', family: ctx.family, proto: 0, spi: 0 } as ReturnType<typeof parseId>;
+function parseId(
+  a: Args,
+  ctx: Ctx,
+  loose: boolean,
+): {
+  saddr: string;
+  daddr: string;
+  family: number;
+  proto: number;
+  spi: number;
+  src?: { addr: string; bitlen: number };
+  dst?: { addr: string; bitlen: number };
+} {
+  const out = { saddr: '0.0.0.0', daddr: '0.0.0.0', family: ctx.family, proto: 0, spi: 0 } as ReturnType<
+    typeof parseId
+  >;
   let srcFam = 0;
   let dstFam = 0;
   while (a.more()) {
@@ -139,7 +195,9 @@ function parseId(a: Args, ctx: Ctx, loose: boolean): { saddr: string; daddr: str
     a.advance();
   }
   if (srcFam && dstFam && srcFam !== dstFam) {
-    throw new IpArgError('Error: argument "src/dst" is wrong: the same address family is required between values after "src" and "dst"');
+    throw new IpArgError(
+      'Error: argument "src/dst" is wrong: the same address family is required between values after "src" and "dst"',
+    );
   }
   if (!loose && out.proto === 0) throw new IpArgError('Error: "XFRM-PROTO" is required');
   if (out.family === AF_INET6) {
@@ -194,7 +252,9 @@ function parseSelector(a: Args, ctx: Ctx, sel: XfrmSelector): void {
       }
     } else if (k === 'key') {
       const v = a.next(k);
-      const key = /^\d+\.\d+\.\d+\.\d+$/.test(v) ? Buffer.from(v.split('.').map(Number)).readUInt32BE(0) : u32(v, '"KEY"');
+      const key = /^\d+\.\d+\.\d+\.\d+$/.test(v)
+        ? Buffer.from(v.split('.').map(Number)).readUInt32BE(0)
+        : u32(v, '"KEY"');
       sel.sport = key >>> 16;
       sel.sportMask = 0xffff;
       sel.dport = key & 0xffff;
@@ -242,9 +302,14 @@ function parseMark(a: Args): { v: number; m: number } {
 function parseStateFlags(a: Args): number {
   let flags = 0;
   const names: Record<string, number> = {
-    noecn: XFRM_STATE_FLAG.NOECN, 'decap-dscp': XFRM_STATE_FLAG.DECAP_DSCP, nopmtudisc: XFRM_STATE_FLAG.NOPMTUDISC,
-    wildrecv: XFRM_STATE_FLAG.WILDRECV, icmp: XFRM_STATE_FLAG.ICMP, 'af-unspec': XFRM_STATE_FLAG.AF_UNSPEC,
-    align4: XFRM_STATE_FLAG.ALIGN4, esn: XFRM_STATE_FLAG.ESN,
+    noecn: XFRM_STATE_FLAG.NOECN,
+    'decap-dscp': XFRM_STATE_FLAG.DECAP_DSCP,
+    nopmtudisc: XFRM_STATE_FLAG.NOPMTUDISC,
+    wildrecv: XFRM_STATE_FLAG.WILDRECV,
+    icmp: XFRM_STATE_FLAG.ICMP,
+    'af-unspec': XFRM_STATE_FLAG.AF_UNSPEC,
+    align4: XFRM_STATE_FLAG.ALIGN4,
+    esn: XFRM_STATE_FLAG.ESN,
   };
   const first = a.next('flag');
   if (/^0x/.test(first)) return u8(first, '"FLAG"');
@@ -263,8 +328,16 @@ function parseStateFlags(a: Args): number {
 
 function tmplDefaults(): XfrmUserTmpl {
   return {
-    id: { daddr: '0.0.0.0', spi: 0, proto: 0 }, family: 0, saddr: '0.0.0.0', reqid: 0, mode: 0, share: 0, optional: 0,
-    aalgos: 0xffffffff, ealgos: 0xffffffff, calgos: 0xffffffff,
+    id: { daddr: '0.0.0.0', spi: 0, proto: 0 },
+    family: 0,
+    saddr: '0.0.0.0',
+    reqid: 0,
+    mode: 0,
+    share: 0,
+    optional: 0,
+    aalgos: 0xffffffff,
+    ealgos: 0xffffffff,
+    calgos: 0xffffffff,
   };
 }
 
@@ -272,8 +345,18 @@ function tmplDefaults(): XfrmUserTmpl {
 
 function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
   const info = {
-    sel: zeroSelector(), id: { daddr: '0.0.0.0', spi: 0, proto: 0 }, saddr: '0.0.0.0', lft: infLft(), curlft: zeroCur(),
-    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 }, seq: 0, reqid: 0, family: ctx.family, mode: 0, replayWindow: 0, flags: 0,
+    sel: zeroSelector(),
+    id: { daddr: '0.0.0.0', spi: 0, proto: 0 },
+    saddr: '0.0.0.0',
+    lft: infLft(),
+    curlft: zeroCur(),
+    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
+    seq: 0,
+    reqid: 0,
+    family: ctx.family,
+    mode: 0,
+    replayWindow: 0,
+    flags: 0,
   };
   const attrs: AttrInput[] = [];
   let replayWindow = 0;
@@ -299,7 +382,8 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
       info.mode = m;
     } else if (k === 'mark') mark = parseMark(a);
     else if (k === 'reqid') info.reqid = u32(a.next(k), '"REQID"');
-    else if (k === 'seq') info.seq = Buffer.from(new Uint32Array([u32(a.next(k), '"SEQ"')]).buffer).readUInt32BE(0);
+    else if (k === 'seq')
+      info.seq = Buffer.from(new Uint32Array([u32(a.next(k), '"SEQ"')]).buffer).readUInt32BE(0);
     else if (k === 'replay-window') replayWindow = u32(a.next(k), 'value after "replay-window"');
     else if (k === 'replay-seq') seq = u32(a.next(k), 'value after "replay-seq"');
     else if (k === 'replay-seq-hi') seqHi = u32(a.next(k), 'value after "replay-seq-hi"');
@@ -328,7 +412,10 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
       const sport = u16(a.next(k), '"encap" sport');
       const dport = u16(a.next(k), '"encap" dport');
       const oa = parsePrefix(a.next(k), '"encap" oa').addr;
-      attrs.push({ name: 'ENCAP', value: { encapType: et, encapSport: sport, encapDport: dport, encapOa: oa } });
+      attrs.push({
+        name: 'ENCAP',
+        value: { encapType: et, encapSport: sport, encapDport: dport, encapOa: oa },
+      });
     } else if (k === 'coa') {
       const p = parsePrefix(a.next(k), '"coa"', ctx.family);
       attrs.push({ name: 'COADDR', value: p.addr });
@@ -344,7 +431,8 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
       let nx = a.next(k);
       let flags = 0;
       if (nx === 'crypto' || nx === 'packet') {
-        if (ctx.persona === '6.1') throw new IpArgError(`Error: argument "${nx}" is wrong: value after "offload" is invalid`);
+        if (ctx.persona === '6.1')
+          throw new IpArgError(`Error: argument "${nx}" is wrong: value after "offload" is invalid`);
         if (nx === 'packet') flags |= XFRM_OFFLOAD_FLAG.PACKET;
         nx = a.next(k);
       }
@@ -385,8 +473,10 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
     a.advance();
   }
   if (!haveId) throw new IpArgError('Not enough information: "ID" is required');
-  if (info.flags & XFRM_STATE_FLAG.ESN && replayWindow === 0) throw new IpArgError('Error: esn flag set without replay-window.');
-  if (replayWindow > 4096) throw new IpArgError(`Error: replay-window (${replayWindow}) > XFRMA_REPLAY_ESN_MAX (4096).`);
+  if (info.flags & XFRM_STATE_FLAG.ESN && replayWindow === 0)
+    throw new IpArgError('Error: esn flag set without replay-window.');
+  if (replayWindow > 4096)
+    throw new IpArgError(`Error: replay-window (${replayWindow}) > XFRMA_REPLAY_ESN_MAX (4096).`);
   if (info.flags & XFRM_STATE_FLAG.ESN || replayWindow > 32) {
     attrs.push({
       name: 'REPLAY_ESN_VAL',
@@ -410,12 +500,29 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
   if (saDir) attrs.push({ name: 'SA_DIR', value: saDir });
   if (info.family === 0) info.family = AF_INET;
   fixFamilyText(info.sel);
-  return { kind: 'request', what: update ? 'state update' : 'state add', type: update ? XFRM_MSG.UPDSA : XFRM_MSG.NEWSA, flags: NLM_F.REQUEST | NLM_F.ACK, body: info, attrs, expect: 'ack' };
+  return {
+    kind: 'request',
+    what: update ? 'state update' : 'state add',
+    type: update ? XFRM_MSG.UPDSA : XFRM_MSG.NEWSA,
+    flags: NLM_F.REQUEST | NLM_F.ACK,
+    body: info,
+    attrs,
+    expect: 'ack',
+  };
 }
 
-function esnRaw(bmpLen: number, oseq: number, seq: number, oseqHi: number, seqHi: number, win: number): Uint8Array {
+function esnRaw(
+  bmpLen: number,
+  oseq: number,
+  seq: number,
+  oseqHi: number,
+  seqHi: number,
+  win: number,
+): Uint8Array {
   const b = Buffer.alloc(24);
-  [bmpLen, oseq, seq, oseqHi, seqHi, win].forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
+  [bmpLen, oseq, seq, oseqHi, seqHi, win].forEach((v, i) => {
+    b.writeUInt32LE(v >>> 0, i * 4);
+  });
   return new Uint8Array(b);
 }
 
@@ -429,8 +536,18 @@ function fixFamilyText(sel: XfrmSelector): void {
 
 function stateAllocspi(a: Args, ctx: Ctx): XfrmRequestPlan {
   const info = {
-    sel: zeroSelector(), id: { daddr: '0.0.0.0', spi: 0, proto: 0 }, saddr: '0.0.0.0', lft: zeroLft(), curlft: zeroCur(),
-    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 }, seq: 0, reqid: 0, family: ctx.family, mode: 0, replayWindow: 0, flags: 0,
+    sel: zeroSelector(),
+    id: { daddr: '0.0.0.0', spi: 0, proto: 0 },
+    saddr: '0.0.0.0',
+    lft: zeroLft(),
+    curlft: zeroCur(),
+    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
+    seq: 0,
+    reqid: 0,
+    family: ctx.family,
+    mode: 0,
+    replayWindow: 0,
+    flags: 0,
   };
   let min: number | undefined;
   let max: number | undefined;
@@ -462,15 +579,25 @@ function stateAllocspi(a: Args, ctx: Ctx): XfrmRequestPlan {
     a.advance();
   }
   if (!haveId) throw new IpArgError('Not enough information: "ID" is required');
-  if ((min === undefined) !== (max === undefined)) throw new IpArgError(`"${min === undefined ? 'min' : 'max'}" is missing`);
-  if (min !== undefined && max !== undefined && min > max) throw new IpArgError('"min" value is larger than "max" one');
+  if ((min === undefined) !== (max === undefined))
+    throw new IpArgError(`"${min === undefined ? 'min' : 'max'}" is missing`);
+  if (min !== undefined && max !== undefined && min > max)
+    throw new IpArgError('"min" value is larger than "max" one');
   if (min === undefined) {
     min = 0x100;
     max = info.id.proto === IPPROTO.COMP ? 0xffff : 0x0fffffff;
   }
   if (mark.m) attrs.push({ name: 'MARK', value: mark });
   if (info.family === 0) info.family = AF_INET;
-  return { kind: 'request', what: 'state allocspi', type: XFRM_MSG.ALLOCSPI, flags: NLM_F.REQUEST, body: { info, min, max }, attrs, expect: 'reply' };
+  return {
+    kind: 'request',
+    what: 'state allocspi',
+    type: XFRM_MSG.ALLOCSPI,
+    flags: NLM_F.REQUEST,
+    body: { info, min, max },
+    attrs,
+    expect: 'reply',
+  };
 }
 
 function stateGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
@@ -509,7 +636,8 @@ function stateListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpPl
     if (k === 'mode') {
       const v = a.next(k);
       filter.mode = MODES[v];
-      if (filter.mode === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "MODE" is invalid`);
+      if (filter.mode === undefined)
+        throw new IpArgError(`Error: argument "${v}" is wrong: "MODE" is invalid`);
     } else if (k === 'reqid') filter.reqid = u32(a.next(k), '"REQID"');
     else if (k === 'flag') filter.stateFlags = parseStateFlags(a);
     else {
@@ -525,15 +653,36 @@ function stateListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpPl
   // `list` sends XFRMA_ADDRESS_FILTER (all zero); deleteall sends a bare dump request
   const attrs: AttrInput[] = deleteall
     ? []
-    : [{ name: 'ADDRESS_FILTER', value: { saddr: '0.0.0.0', daddr: '0.0.0.0', family: 0, splen: 0, dplen: 0 } }];
-  return { kind: 'dump', what: deleteall ? 'state deleteall' : 'state list', type: XFRM_MSG.GETSA, flags: NLM_F.REQUEST | NLM_F.DUMP, attrs, action: deleteall ? 'deleteall' : 'list', filter };
+    : [
+        {
+          name: 'ADDRESS_FILTER',
+          value: { saddr: '0.0.0.0', daddr: '0.0.0.0', family: 0, splen: 0, dplen: 0 },
+        },
+      ];
+  return {
+    kind: 'dump',
+    what: deleteall ? 'state deleteall' : 'state list',
+    type: XFRM_MSG.GETSA,
+    flags: NLM_F.REQUEST | NLM_F.DUMP,
+    attrs,
+    action: deleteall ? 'deleteall' : 'list',
+    filter,
+  };
 }
 
 // ---------------------------------------------------------------- policy
 
 function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
   const info = {
-    sel: zeroSelector(), lft: infLft(), curlft: zeroCur(), priority: 0, index: 0, dir: -1, action: 0, flags: 0, share: 0,
+    sel: zeroSelector(),
+    lft: infLft(),
+    curlft: zeroCur(),
+    priority: 0,
+    index: 0,
+    dir: -1,
+    action: 0,
+    flags: 0,
+    share: 0,
   };
   const tmpls: XfrmUserTmpl[] = [];
   let ptype: number | undefined;
@@ -550,7 +699,17 @@ function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
       info.dir = DIRS[d]!;
     } else if (k === 'ctx') {
       const c = Buffer.from(`${a.next(k)}\0`, 'latin1');
-      ctxAttr = { name: 'SEC_CTX', value: { len: 8 + c.length, exttype: 8, ctxAlg: 1, ctxDoi: 1, ctxLen: c.length, ctx: new Uint8Array(c) } };
+      ctxAttr = {
+        name: 'SEC_CTX',
+        value: {
+          len: 8 + c.length,
+          exttype: 8,
+          ctxAlg: 1,
+          ctxDoi: 1,
+          ctxLen: c.length,
+          ctx: new Uint8Array(c),
+        },
+      };
     } else if (k === 'mark') mark = parseMark(a);
     else if (k === 'index') info.index = u32(a.next(k), '"INDEX"');
     else if (k === 'ptype') {
@@ -617,7 +776,8 @@ function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
   if (info.sel.family === 0) info.sel.family = ctx.family || AF_INET;
   fixFamilyText(info.sel);
   const attrs: AttrInput[] = [];
-  if (ptype !== undefined) attrs.push({ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } });
+  if (ptype !== undefined)
+    attrs.push({ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } });
   if (tmpls.length) attrs.push({ name: 'TMPL', value: tmpls });
   if (mark.m) attrs.push({ name: 'MARK', value: mark });
   if (ctxAttr) attrs.push(ctxAttr);
@@ -649,7 +809,17 @@ function policyGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
       body.dir = DIRS[d]!;
     } else if (k === 'ctx') {
       const c = Buffer.from(`${a.next(k)}\0`, 'latin1');
-      ctxAttr = { name: 'SEC_CTX', value: { len: 8 + c.length, exttype: 8, ctxAlg: 1, ctxDoi: 1, ctxLen: c.length, ctx: new Uint8Array(c) } };
+      ctxAttr = {
+        name: 'SEC_CTX',
+        value: {
+          len: 8 + c.length,
+          exttype: 8,
+          ctxAlg: 1,
+          ctxDoi: 1,
+          ctxLen: c.length,
+          ctx: new Uint8Array(c),
+        },
+      };
     } else if (k === 'mark') mark = parseMark(a);
     else if (k === 'index') body.index = u32(a.next(k), '"INDEX"');
     else if (k === 'ptype') {
@@ -666,11 +836,13 @@ function policyGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
     a.advance();
   }
   if (body.dir < 0) throw new IpArgError('Not enough information: "DIR" is required');
-  if (!haveSel && !body.index) throw new IpArgError('Not enough information: "SELECTOR" or "INDEX" is required');
+  if (!haveSel && !body.index)
+    throw new IpArgError('Not enough information: "SELECTOR" or "INDEX" is required');
   if (body.sel.family === 0) body.sel.family = ctx.family || AF_INET;
   fixFamilyText(body.sel);
   const attrs: AttrInput[] = [];
-  if (ptype !== undefined) attrs.push({ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } });
+  if (ptype !== undefined)
+    attrs.push({ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } });
   if (mark.m) attrs.push({ name: 'MARK', value: mark });
   if (ctxAttr) attrs.push(ctxAttr);
   if (ifId !== undefined) attrs.push({ name: 'IF_ID', value: ifId });
@@ -706,7 +878,15 @@ function policyListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpP
     }
     a.advance();
   }
-  return { kind: 'dump', what: deleteall ? 'policy deleteall' : 'policy list', type: XFRM_MSG.GETPOLICY, flags: NLM_F.REQUEST | NLM_F.DUMP, attrs: [], action: deleteall ? 'deleteall' : 'list', filter };
+  return {
+    kind: 'dump',
+    what: deleteall ? 'policy deleteall' : 'policy list',
+    type: XFRM_MSG.GETPOLICY,
+    flags: NLM_F.REQUEST | NLM_F.DUMP,
+    attrs: [],
+    action: deleteall ? 'deleteall' : 'list',
+    filter,
+  };
 }
 
 function policyFlush(a: Args): XfrmRequestPlan {
@@ -721,7 +901,15 @@ function policyFlush(a: Args): XfrmRequestPlan {
     } else throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
     a.advance();
   }
-  return { kind: 'request', what: 'policy flush', type: XFRM_MSG.FLUSHPOLICY, flags: NLM_F.REQUEST | NLM_F.ACK, body: undefined, attrs, expect: 'ack' };
+  return {
+    kind: 'request',
+    what: 'policy flush',
+    type: XFRM_MSG.FLUSHPOLICY,
+    flags: NLM_F.REQUEST | NLM_F.ACK,
+    body: undefined,
+    attrs,
+    expect: 'ack',
+  };
 }
 
 function policySetDefault(a: Args): XfrmRequestPlan {
@@ -735,7 +923,15 @@ function policySetDefault(a: Args): XfrmRequestPlan {
     else throw new IpArgError(`Error: argument "${k}" is wrong: "DIR" is invalid`);
     a.advance();
   }
-  return { kind: 'request', what: 'policy setdefault', type: XFRM_MSG.SETDEFAULT, flags: NLM_F.REQUEST | NLM_F.ACK, body, attrs: [], expect: 'ack' };
+  return {
+    kind: 'request',
+    what: 'policy setdefault',
+    type: XFRM_MSG.SETDEFAULT,
+    flags: NLM_F.REQUEST | NLM_F.ACK,
+    body,
+    attrs: [],
+    expect: 'ack',
+  };
 }
 
 function policySet(a: Args): XfrmRequestPlan {
@@ -747,11 +943,22 @@ function policySet(a: Args): XfrmRequestPlan {
       const r = u8(a.next(k), `"${k}" RBITS`);
       const max = k === 'hthresh4' ? 32 : 128;
       if (l > max || r > max) throw new IpArgError(`Error: argument "${l}" is wrong: "${k}" is invalid`);
-      attrs.push({ name: k === 'hthresh4' ? 'SPD_IPV4_HTHRESH' : 'SPD_IPV6_HTHRESH', value: { lbits: l, rbits: r } });
+      attrs.push({
+        name: k === 'hthresh4' ? 'SPD_IPV4_HTHRESH' : 'SPD_IPV6_HTHRESH',
+        value: { lbits: l, rbits: r },
+      });
     } else throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
     a.advance();
   }
-  return { kind: 'request', what: 'policy set', type: XFRM_MSG.NEWSPDINFO, flags: NLM_F.REQUEST | NLM_F.ACK, body: 0xffffffff, attrs, expect: 'ack' };
+  return {
+    kind: 'request',
+    what: 'policy set',
+    type: XFRM_MSG.NEWSPDINFO,
+    flags: NLM_F.REQUEST | NLM_F.ACK,
+    body: 0xffffffff,
+    attrs,
+    expect: 'ack',
+  };
 }
 
 /** Parses `state …` / `policy …` (the words after `ip xfrm`). */
@@ -759,7 +966,8 @@ export function parseIpXfrm(argv: string[], opts: IpXfrmOptions): IpXfrmPlan {
   const [obj, verb = 'list', ...rest] = argv;
   const ctx = new Ctx(opts);
   const a = new Args(rest);
-  const is = (v: string, ...names: string[]) => names.some((n) => n === v || (v.length >= 1 && n.startsWith(v) && v.length >= 3));
+  const is = (v: string, ...names: string[]) =>
+    names.some((n) => n === v || (v.length >= 1 && n.startsWith(v) && v.length >= 3));
   if (obj === 'state' || obj === 'sa') {
     if (is(verb, 'add')) return stateModify(a, ctx, false);
     if (is(verb, 'update')) return stateModify(a, ctx, true);
@@ -776,9 +984,26 @@ export function parseIpXfrm(argv: string[], opts: IpXfrmOptions): IpXfrmPlan {
         if (p === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "XFRM-PROTO" is invalid`);
         proto = p;
       }
-      return { kind: 'request', what: 'state flush', type: XFRM_MSG.FLUSHSA, flags: NLM_F.REQUEST | NLM_F.ACK, body: { proto }, attrs: [], expect: 'ack' };
+      return {
+        kind: 'request',
+        what: 'state flush',
+        type: XFRM_MSG.FLUSHSA,
+        flags: NLM_F.REQUEST | NLM_F.ACK,
+        body: { proto },
+        attrs: [],
+        expect: 'ack',
+      };
     }
-    if (is(verb, 'count')) return { kind: 'request', what: 'state count', type: XFRM_MSG.GETSADINFO, flags: NLM_F.REQUEST, body: 0xffffffff, attrs: [], expect: 'reply' };
+    if (is(verb, 'count'))
+      return {
+        kind: 'request',
+        what: 'state count',
+        type: XFRM_MSG.GETSADINFO,
+        flags: NLM_F.REQUEST,
+        body: 0xffffffff,
+        attrs: [],
+        expect: 'reply',
+      };
     throw new IpArgError(`Command "${verb}" is unknown, try "ip xfrm state help".`);
   }
   if (obj === 'policy' || obj === 'pol') {
@@ -789,9 +1014,27 @@ export function parseIpXfrm(argv: string[], opts: IpXfrmOptions): IpXfrmPlan {
     if (is(verb, 'deleteall') || verb === 'delall') return policyListOrDeleteall(a, ctx, true);
     if (is(verb, 'list', 'show') || verb === 'lst') return policyListOrDeleteall(a, ctx, false);
     if (is(verb, 'flush')) return policyFlush(a);
-    if (is(verb, 'count')) return { kind: 'request', what: 'policy count', type: XFRM_MSG.GETSPDINFO, flags: NLM_F.REQUEST, body: 0xffffffff, attrs: [], expect: 'reply' };
+    if (is(verb, 'count'))
+      return {
+        kind: 'request',
+        what: 'policy count',
+        type: XFRM_MSG.GETSPDINFO,
+        flags: NLM_F.REQUEST,
+        body: 0xffffffff,
+        attrs: [],
+        expect: 'reply',
+      };
     if (verb === 'setdefault') return policySetDefault(a);
-    if (verb === 'getdefault') return { kind: 'request', what: 'policy getdefault', type: XFRM_MSG.GETDEFAULT, flags: NLM_F.REQUEST, body: { in: 0, fwd: 0, out: 0 }, attrs: [], expect: 'reply' };
+    if (verb === 'getdefault')
+      return {
+        kind: 'request',
+        what: 'policy getdefault',
+        type: XFRM_MSG.GETDEFAULT,
+        flags: NLM_F.REQUEST,
+        body: { in: 0, fwd: 0, out: 0 },
+        attrs: [],
+        expect: 'reply',
+      };
     if (verb === 'set') return policySet(a);
     throw new IpArgError(`Command "${verb}" is unknown, try "ip xfrm policy help".`);
   }

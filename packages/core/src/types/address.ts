@@ -1,7 +1,7 @@
 /**
  * Address text <-> the 16-byte `xfrm_address_t`. IPv4 occupies bytes 0..3 and the rest is zero.
  */
-import { AF_INET, AF_INET6, type Address } from './xfrm.ts';
+import { type Address, AF_INET, AF_INET6 } from './xfrm.ts';
 
 export class AddressError extends TypeError {
   override readonly name = 'AddressError';
@@ -110,7 +110,10 @@ export function formatIPv6(b: Uint8Array, offset: number): string {
   const hex = (x: number) => x.toString(16);
   if (bestStart < 0) return g.map(hex).join(':');
   const head = g.slice(0, bestStart).map(hex).join(':');
-  const tail = g.slice(bestStart + bestLen).map(hex).join(':');
+  const tail = g
+    .slice(bestStart + bestLen)
+    .map(hex)
+    .join(':');
   return `${head}::${tail}`;
 }
 

@@ -6,11 +6,34 @@ export const DEVLINK_ESWITCH_MODE = { LEGACY: 0, SWITCHDEV: 1, SWITCHDEV_INACTIV
 export const DEVLINK_ESWITCH_INLINE_MODE = { NONE: 0, LINK: 1, NETWORK: 2, TRANSPORT: 3 } as const;
 export const DEVLINK_ESWITCH_ENCAP_MODE = { NONE: 0, BASIC: 1 } as const;
 export const DEVLINK_PORT_TYPE = { NOTSET: 0, AUTO: 1, ETH: 2, IB: 3 } as const;
-export const DEVLINK_PORT_FLAVOUR = { PHYSICAL: 0, CPU: 1, DSA: 2, PCI_PF: 3, PCI_VF: 4, VIRTUAL: 5, UNUSED: 6, PCI_SF: 7 } as const;
+export const DEVLINK_PORT_FLAVOUR = {
+  PHYSICAL: 0,
+  CPU: 1,
+  DSA: 2,
+  PCI_PF: 3,
+  PCI_VF: 4,
+  VIRTUAL: 5,
+  UNUSED: 6,
+  PCI_SF: 7,
+} as const;
 export const DEVLINK_PARAM_CMODE = { RUNTIME: 0, DRIVERINIT: 1, PERMANENT: 2 } as const;
 /** DEVLINK_VAR_ATTR_TYPE_* (= NLA_* numbers). */
-export const DEVLINK_PARAM_TYPE = { U8: 1, U16: 2, U32: 3, U64: 4, STRING: 5, BOOL: 6, NUL_STRING: 10, BINARY: 11 } as const;
-export const DEVLINK_PORT_FN_CAP = { ROCE: 0x1, MIGRATABLE: 0x2, IPSEC_CRYPTO: 0x4, IPSEC_PACKET: 0x8 } as const;
+export const DEVLINK_PARAM_TYPE = {
+  U8: 1,
+  U16: 2,
+  U32: 3,
+  U64: 4,
+  STRING: 5,
+  BOOL: 6,
+  NUL_STRING: 10,
+  BINARY: 11,
+} as const;
+export const DEVLINK_PORT_FN_CAP = {
+  ROCE: 0x1,
+  MIGRATABLE: 0x2,
+  IPSEC_CRYPTO: 0x4,
+  IPSEC_PACKET: 0x8,
+} as const;
 
 /** A devlink handle: `pci/0000:03:00.0`. */
 export interface DevlinkHandle {

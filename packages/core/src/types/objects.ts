@@ -13,10 +13,10 @@ import type {
   XfrmReplayState,
   XfrmReplayStateEsn,
   XfrmUserOffload,
-  XfrmUserSecCtx,
-  XfrmUserTmpl,
-  XfrmUsersaInfo,
   XfrmUserpolicyInfo,
+  XfrmUserSecCtx,
+  XfrmUsersaInfo,
+  XfrmUserTmpl,
 } from './xfrm.ts';
 
 /** Which way an SA or policy is offloaded, as `ip xfrm … offload [crypto|packet] dev DEV dir DIR`. */

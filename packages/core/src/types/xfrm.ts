@@ -15,7 +15,22 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 export type AddressFamily = number;
 
-export const IPPROTO = { ICMP: 1, TCP: 6, UDP: 17, ROUTING: 43, GRE: 47, ESP: 50, AH: 51, ICMPV6: 58, DSTOPTS: 60, MH: 135, SCTP: 132, UDPLITE: 136, COMP: 108, ANY: 255 } as const;
+export const IPPROTO = {
+  ICMP: 1,
+  TCP: 6,
+  UDP: 17,
+  ROUTING: 43,
+  GRE: 47,
+  ESP: 50,
+  AH: 51,
+  ICMPV6: 58,
+  DSTOPTS: 60,
+  MH: 135,
+  SCTP: 132,
+  UDPLITE: 136,
+  COMP: 108,
+  ANY: 255,
+} as const;
 
 /** `struct xfrm_selector` (56 bytes). Padding bytes are kept because the kernel compares selectors byte-wise. */
 export interface XfrmSelector {
@@ -71,8 +86,24 @@ export interface XfrmStats {
 
 export const XFRM_INF = 0xffff_ffff_ffff_ffffn;
 
-export const XFRM_MODE = { TRANSPORT: 0, TUNNEL: 1, ROUTEOPTIMIZATION: 2, IN_TRIGGER: 3, BEET: 4, IPTFS: 5 } as const;
-export const XFRM_STATE_FLAG = { NOECN: 1, DECAP_DSCP: 2, NOPMTUDISC: 4, WILDRECV: 8, ICMP: 16, AF_UNSPEC: 32, ALIGN4: 64, ESN: 128 } as const;
+export const XFRM_MODE = {
+  TRANSPORT: 0,
+  TUNNEL: 1,
+  ROUTEOPTIMIZATION: 2,
+  IN_TRIGGER: 3,
+  BEET: 4,
+  IPTFS: 5,
+} as const;
+export const XFRM_STATE_FLAG = {
+  NOECN: 1,
+  DECAP_DSCP: 2,
+  NOPMTUDISC: 4,
+  WILDRECV: 8,
+  ICMP: 16,
+  AF_UNSPEC: 32,
+  ALIGN4: 64,
+  ESN: 128,
+} as const;
 export const XFRM_SA_XFLAG = { DONT_ENCAP_DSCP: 1, OSEQ_MAY_WRAP: 2 } as const;
 export const XFRM_SA_DIR = { IN: 1, OUT: 2 } as const;
 export const XFRM_POLICY_DIR = { IN: 0, OUT: 1, FWD: 2 } as const;

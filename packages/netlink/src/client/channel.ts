@@ -4,7 +4,13 @@
  * number, turns dumps into async iterators, errors into NetlinkError, and hands multicast
  * notifications to subscribers.
  */
-import { type GenlRegistry, type NetlinkMessage, type Protocol, decodeMessage, encodeMessage } from '../message.ts';
+import {
+  decodeMessage,
+  encodeMessage,
+  type GenlRegistry,
+  type NetlinkMessage,
+  type Protocol,
+} from '../message.ts';
 import { extackOf } from '../wire/control.ts';
 import { type ExtAck, NetlinkDecodeError, NetlinkError } from '../wire/errors.ts';
 import { joinMessages, NLM_F, NLMSG, splitDatagram } from '../wire/nlmsg.ts';
@@ -240,14 +246,22 @@ export class NetlinkChannel {
   private receive(dgram: Uint8Array, info: DatagramInfo): void {
     let msgs: NetlinkMessage[];
     try {
-      msgs = splitDatagram(dgram).map((r) => decodeMessage(r.header, r.payload, this.proto, r.offset, this.genl));
+      msgs = splitDatagram(dgram).map((r) =>
+        decodeMessage(r.header, r.payload, this.proto, r.offset, this.genl),
+      );
     } catch (e) {
       const err = e instanceof NetlinkDecodeError ? e : new NetlinkDecodeError(String(e), 0);
       // a reply we cannot decode fails the request it belongs to (seq of the first header)
       const seq = dgram.length >= 12 ? new DataView(dgram.buffer, dgram.byteOffset).getUint32(8, true) : -1;
       const p = info.groups === 0 ? this.pending.get(seq) : undefined;
       if (p) this.settle(p, err);
-      else for (const cb of this.unmatched) cb({ kind: 'control', header: { len: 0, type: 0, flags: 0, seq, pid: 0 }, payload: dgram }, info, err);
+      else
+        for (const cb of this.unmatched)
+          cb(
+            { kind: 'control', header: { len: 0, type: 0, flags: 0, seq, pid: 0 }, payload: dgram },
+            info,
+            err,
+          );
       return;
     }
     for (const m of msgs) this.dispatch(m, info);

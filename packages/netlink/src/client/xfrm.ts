@@ -3,15 +3,15 @@
  * decides). Flags follow iproute2 (`ip xfrm …`) so the kernel sees the same requests.
  */
 import {
-  AF_INET,
   type Address,
+  AF_INET,
+  XFRM_INF,
   type XfrmMark,
   type XfrmPolicy,
   type XfrmSelector,
   type XfrmState,
   type XfrmUserpolicyDefault,
   type XfrmuSpdinfo,
-  XFRM_INF,
 } from '@xfrmkit/core';
 import type { NetlinkMessage } from '../message.ts';
 import { type AttrInput, getAttr } from '../schema/attrs.ts';
@@ -19,7 +19,7 @@ import { NLM_F } from '../wire/nlmsg.ts';
 import type { XfrmMessage } from '../xfrm/codec.ts';
 import { XFRM_MSG, xfrmMsgName } from '../xfrm/messages.ts';
 import { policyAttrs, policyFromMessage, stateAttrs, stateFromMessage } from '../xfrm/objects.ts';
-import { NetlinkChannel, type ChannelOptions, type RequestResult } from './channel.ts';
+import { type ChannelOptions, NetlinkChannel, type RequestResult } from './channel.ts';
 import type { DatagramInfo, Transport } from './transport.ts';
 
 export interface SaId {
@@ -80,7 +80,12 @@ export const DEFAULT_LFT = () => ({
 export const ZERO_CUR = () => ({ bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n });
 
 /** Builds an XFRM request message (seq is assigned by the channel). */
-export function xfrmRequest(type: number, flags: number, body: unknown, attrs: AttrInput[] = []): NetlinkMessage {
+export function xfrmRequest(
+  type: number,
+  flags: number,
+  body: unknown,
+  attrs: AttrInput[] = [],
+): NetlinkMessage {
   const xfrm = { type, flags, seq: 0, pid: 0, body, attrs: attrs as XfrmMessage['attrs'] };
   return { kind: 'xfrm', header: { len: 0, type, flags, seq: 0, pid: 0 }, xfrm };
 }
@@ -104,7 +109,8 @@ function policyIdBody(id: PolicyId) {
 
 function policyIdAttrs(id: PolicyId): AttrInput[] {
   const a: AttrInput[] = [];
-  if (id.ptype !== undefined) a.push({ name: 'POLICY_TYPE', value: { type: id.ptype, reserved1: 0, reserved2: 0 } });
+  if (id.ptype !== undefined)
+    a.push({ name: 'POLICY_TYPE', value: { type: id.ptype, reserved1: 0, reserved2: 0 } });
   if (id.mark) a.push({ name: 'MARK', value: id.mark });
   if (id.ifId !== undefined) a.push({ name: 'IF_ID', value: id.ifId });
   return a;
@@ -119,7 +125,10 @@ export class XfrmClient {
 
   /** Sends any XFRM request; resolves with its replies (and the ack's warning if any). */
   request(type: number, flags: number, body: unknown, attrs: AttrInput[] = []): Promise<RequestResult> {
-    return this.channel.request({ msg: xfrmRequest(type, flags, body, attrs), what: `XFRM_MSG_${xfrmMsgName(type)}` });
+    return this.channel.request({
+      msg: xfrmRequest(type, flags, body, attrs),
+      what: `XFRM_MSG_${xfrmMsgName(type)}`,
+    });
   }
 
   private async one(type: number, body: unknown, attrs: AttrInput[]): Promise<XfrmMessage> {
@@ -158,7 +167,10 @@ export class XfrmClient {
     const attrs: AttrInput[] = [];
     if (opts.proto !== undefined) attrs.push({ name: 'PROTO', value: opts.proto });
     if (opts.addressFilter) {
-      attrs.push({ name: 'ADDRESS_FILTER', value: { saddr: '0.0.0.0', daddr: '0.0.0.0', family: 0, splen: 0, dplen: 0 } });
+      attrs.push({
+        name: 'ADDRESS_FILTER',
+        value: { saddr: '0.0.0.0', daddr: '0.0.0.0', family: 0, splen: 0, dplen: 0 },
+      });
     }
     for await (const m of this.dumpMsgs(XFRM_MSG.GETSA, attrs)) yield stateFromMessage(m);
   }
@@ -175,13 +187,23 @@ export class XfrmClient {
   }
 
   /** ALLOCSPI: returns the larval SA with the SPI the kernel picked. */
-  async allocSpi(info: XfrmState['info'], min: number, max: number, attrs: AttrInput[] = []): Promise<XfrmState> {
+  async allocSpi(
+    info: XfrmState['info'],
+    min: number,
+    max: number,
+    attrs: AttrInput[] = [],
+  ): Promise<XfrmState> {
     return stateFromMessage(await this.one(XFRM_MSG.ALLOCSPI, { info, min, max }, attrs));
   }
 
   /** EXPIRE a state (soft or hard). */
   expireState(s: XfrmState, hard: boolean): Promise<RequestResult> {
-    return this.request(XFRM_MSG.EXPIRE, REQ_ACK, { state: s.info, hard: hard ? 1 : 0 }, s.mark ? [{ name: 'MARK', value: s.mark }] : []);
+    return this.request(
+      XFRM_MSG.EXPIRE,
+      REQ_ACK,
+      { state: s.info, hard: hard ? 1 : 0 },
+      s.mark ? [{ name: 'MARK', value: s.mark }] : [],
+    );
   }
 
   /** GETAE: replay and lifetime counters of an SA. */
@@ -199,7 +221,11 @@ export class XfrmClient {
   async sadInfo(): Promise<{ count: number; hashSize: number; hashMax: number }> {
     const m = await this.one(XFRM_MSG.GETSADINFO, 0xffffffff, []);
     const h = getAttr<{ sadhcnt: number; sadhmcnt: number }>(m.attrs, 'SAD_HINFO');
-    return { count: getAttr<number>(m.attrs, 'SAD_CNT') ?? 0, hashSize: h?.sadhcnt ?? 0, hashMax: h?.sadhmcnt ?? 0 };
+    return {
+      count: getAttr<number>(m.attrs, 'SAD_CNT') ?? 0,
+      hashSize: h?.sadhcnt ?? 0,
+      hashMax: h?.sadhmcnt ?? 0,
+    };
   }
 
   // ---- policies ----
@@ -214,7 +240,10 @@ export class XfrmClient {
    * Adds many policies pipelined: up to `window` requests in flight, `perDatagram` per sendmsg.
    * Resolves when all are acked; rejects with the first error.
    */
-  async addPolicies(ps: readonly XfrmPolicy[], opts: { window?: number; perDatagram?: number; update?: boolean } = {}): Promise<void> {
+  async addPolicies(
+    ps: readonly XfrmPolicy[],
+    opts: { window?: number; perDatagram?: number; update?: boolean } = {},
+  ): Promise<void> {
     const window = opts.window ?? 256;
     const per = opts.perDatagram ?? 32;
     const type = opts.update ? XFRM_MSG.UPDPOLICY : XFRM_MSG.NEWPOLICY;
@@ -226,7 +255,10 @@ export class XfrmClient {
         const chunk = ps.slice(next, next + per);
         next += chunk.length;
         const proms = this.channel.requestMany(
-          chunk.map((p) => ({ msg: xfrmRequest(type, REQ_ACK, p.info, policyAttrs(p)), what: `XFRM_MSG_${xfrmMsgName(type)}` })),
+          chunk.map((p) => ({
+            msg: xfrmRequest(type, REQ_ACK, p.info, policyAttrs(p)),
+            what: `XFRM_MSG_${xfrmMsgName(type)}`,
+          })),
         );
         for (const pr of proms) {
           const tracked: Promise<unknown> = pr.then(
@@ -267,7 +299,10 @@ export class XfrmClient {
 
   /** FLUSHPOLICY of one policy type (main unless `ptype` given). */
   flushPolicies(ptype?: number): Promise<RequestResult> {
-    const attrs: AttrInput[] = ptype === undefined ? [] : [{ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } }];
+    const attrs: AttrInput[] =
+      ptype === undefined
+        ? []
+        : [{ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } }];
     return this.request(XFRM_MSG.FLUSHPOLICY, REQ_ACK, undefined, attrs);
   }
 
@@ -275,13 +310,26 @@ export class XfrmClient {
     return this.request(XFRM_MSG.POLEXPIRE, REQ_ACK, { pol: p.info, hard: hard ? 1 : 0 }, policyAttrs(p));
   }
 
-  async spdInfo(): Promise<{ counts: XfrmuSpdinfo; hashCount: number; hashMax: number; v4: [number, number]; v6: [number, number] }> {
+  async spdInfo(): Promise<{
+    counts: XfrmuSpdinfo;
+    hashCount: number;
+    hashMax: number;
+    v4: [number, number];
+    v6: [number, number];
+  }> {
     const m = await this.one(XFRM_MSG.GETSPDINFO, 0xffffffff, []);
     const h = getAttr<{ spdhcnt: number; spdhmcnt: number }>(m.attrs, 'SPD_HINFO');
     const t4 = getAttr<{ lbits: number; rbits: number }>(m.attrs, 'SPD_IPV4_HTHRESH');
     const t6 = getAttr<{ lbits: number; rbits: number }>(m.attrs, 'SPD_IPV6_HTHRESH');
     return {
-      counts: getAttr<XfrmuSpdinfo>(m.attrs, 'SPD_INFO') ?? { incnt: 0, outcnt: 0, fwdcnt: 0, inscnt: 0, outscnt: 0, fwdscnt: 0 },
+      counts: getAttr<XfrmuSpdinfo>(m.attrs, 'SPD_INFO') ?? {
+        incnt: 0,
+        outcnt: 0,
+        fwdcnt: 0,
+        inscnt: 0,
+        outscnt: 0,
+        fwdscnt: 0,
+      },
       hashCount: h?.spdhcnt ?? 0,
       hashMax: h?.spdhmcnt ?? 0,
       v4: [t4?.lbits ?? 0, t4?.rbits ?? 0],

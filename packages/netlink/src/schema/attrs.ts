@@ -57,7 +57,13 @@ export function unknownName(type: number): string {
  * Decodes the attributes in `buf[start,end)`. Unknown types are kept as raw bytes under
  * `UNKNOWN_<n>` so they survive decode → encode unchanged.
  */
-export function decodeAttrs(set: AttrSet, buf: Uint8Array, start: number, end: number, ctx: CodecCtx): Attr[] {
+export function decodeAttrs(
+  set: AttrSet,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  ctx: CodecCtx,
+): Attr[] {
   const { attrs } = parseAttrs(buf, start, end, ctx.base - start, ctx.path);
   const out: Attr[] = [];
   for (const ra of attrs) {
@@ -74,7 +80,11 @@ export function decodeAttrs(set: AttrSet, buf: Uint8Array, start: number, end: n
     }
     const payloadOff = ra.payload.byteOffset - buf.byteOffset;
     // codec convention: ctx.base + (index into buf) = offset from the start of the message
-    const sub: CodecCtx = { base: ra.offset + NLA_HDRLEN - payloadOff, path: ctx.path ? `${ctx.path} > ${spec.name}` : spec.name, family: ctx.family };
+    const sub: CodecCtx = {
+      base: ra.offset + NLA_HDRLEN - payloadOff,
+      path: ctx.path ? `${ctx.path} > ${spec.name}` : spec.name,
+      family: ctx.family,
+    };
     if (ra.payload.length < spec.codec.minSize) {
       throw new NetlinkDecodeError(
         `${spec.name} payload is ${ra.payload.length} bytes, ${spec.codec.desc} needs at least ${spec.codec.minSize}`,
@@ -104,7 +114,8 @@ export function encodeAttrs(set: AttrSet, attrs: readonly AttrInput[], w: ByteWr
     const padding = 'padding' in a ? a.padding : undefined;
     if (!spec) {
       if (typeFromAttr === undefined) throw new NetlinkEncodeError(`unknown attribute in set ${set.name}`, p);
-      if (!(a.value instanceof Uint8Array)) throw new NetlinkEncodeError('unknown attribute needs raw bytes', p);
+      if (!(a.value instanceof Uint8Array))
+        throw new NetlinkEncodeError('unknown attribute needs raw bytes', p);
       w.attr(typeFromAttr | (a.flagBits ?? 0), a.value, padding);
       continue;
     }

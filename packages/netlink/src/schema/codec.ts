@@ -29,7 +29,8 @@ export interface PayloadCodec<T = unknown> {
 }
 
 function checkLen(desc: string, need: number, len: number, ctx: CodecCtx, off: number): void {
-  if (len < need) throw new NetlinkDecodeError(`${desc} needs ${need} bytes, got ${len}`, ctx.base + off, ctx.path);
+  if (len < need)
+    throw new NetlinkDecodeError(`${desc} needs ${need} bytes, got ${len}`, ctx.base + off, ctx.path);
 }
 
 function intCheck(v: unknown, max: number, path: string, desc: string): number {
@@ -61,7 +62,12 @@ function intCodec(size: 1 | 2 | 4, be: boolean, signed = false): PayloadCodec<nu
     length: () => size,
     encode(v, out, off, path) {
       if (signed) {
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < -(2 ** (size * 8 - 1)) || v >= 2 ** (size * 8 - 1)) {
+        if (
+          typeof v !== 'number' ||
+          !Number.isInteger(v) ||
+          v < -(2 ** (size * 8 - 1)) ||
+          v >= 2 ** (size * 8 - 1)
+        ) {
           throw new NetlinkEncodeError(`${desc} value out of range: ${String(v)}`, path);
         }
       } else intCheck(v, max, path, desc);
@@ -97,7 +103,8 @@ export const be16 = intCodec(2, true);
 export const be32 = intCodec(4, true);
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
-const rd32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const rd32 = (b: Uint8Array, o: number): number =>
+  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const wr32 = (out: Uint8Array, o: number, v: number): void => {
   out[o] = v & 0xff;
   out[o + 1] = (v >>> 8) & 0xff;

@@ -52,7 +52,8 @@ export function struct<T>(
       if (len < size) {
         throw new NetlinkDecodeError(`${desc} needs ${size} bytes, got ${len}`, ctx.base + off, ctx.path);
       }
-      const family = familyOffset === undefined ? ctx.family : b[off + familyOffset]! | (b[off + familyOffset + 1]! << 8);
+      const family =
+        familyOffset === undefined ? ctx.family : b[off + familyOffset]! | (b[off + familyOffset + 1]! << 8);
       // fields cannot fail once the size is checked: share one context (path only matters for errors)
       const sub: CodecCtx = family === ctx.family ? ctx : { base: ctx.base, path: ctx.path, family };
       const obj: Record<string, unknown> = {};
@@ -104,7 +105,9 @@ export function structArray<T>(elem: StructCodec<T>): PayloadCodec<T[]> {
     length: (v) => v.length * elem.size,
     encode(v, out, off, path) {
       if (!Array.isArray(v)) throw new NetlinkEncodeError(`${elem.desc}[]: array expected`, path);
-      v.forEach((e, i) => elem.encode(e, out, off + i * elem.size, `${path}[${i}]`));
+      v.forEach((e, i) => {
+        elem.encode(e, out, off + i * elem.size, `${path}[${i}]`);
+      });
     },
   };
 }
@@ -117,7 +120,11 @@ export function structWithTail<T extends object>(
   head: StructCodec<any>,
   tailName: string,
   tailLength: (head: Record<string, unknown>) => number,
-  tail: { decode(b: Uint8Array, off: number, len: number): unknown; encode(v: unknown, out: Uint8Array, off: number, path: string): void; length(v: unknown): number },
+  tail: {
+    decode(b: Uint8Array, off: number, len: number): unknown;
+    encode(v: unknown, out: Uint8Array, off: number, path: string): void;
+    length(v: unknown): number;
+  },
   what: string,
 ): PayloadCodec<T> {
   return {

@@ -18,15 +18,21 @@ export class HexInputError extends Error {
 const HEXLINE = /^[0-9a-fA-F\s]+$/;
 
 function hexToBytes(hex: string, line: number): Uint8Array {
-  const clean = hex.replace(/0x/gi, '').replace(/\\x/g, '').replace(/[\s:,]/g, '');
-  if (clean.length % 2 !== 0) throw new HexInputError(`line ${line}: odd number of hex digits (${clean.length})`);
+  const clean = hex
+    .replace(/0x/gi, '')
+    .replace(/\\x/g, '')
+    .replace(/[\s:,]/g, '');
+  if (clean.length % 2 !== 0)
+    throw new HexInputError(`line ${line}: odd number of hex digits (${clean.length})`);
   if (!/^[0-9a-fA-F]*$/.test(clean)) throw new HexInputError(`line ${line}: not hex`);
   return Uint8Array.from(Buffer.from(clean, 'hex'));
 }
 
 function dirOfSyscall(s: string): 'send' | 'recv' | 'unknown' {
-  if (/\b(sendmsg|sendto|send|write|sendmmsg)\(/.test(s) || /SEND/.test(s) || s.startsWith('>>>')) return 'send';
-  if (/\b(recvmsg|recvfrom|recv|read|recvmmsg)\(/.test(s) || /RECV/.test(s) || s.startsWith('<<<')) return 'recv';
+  if (/\b(sendmsg|sendto|send|write|sendmmsg)\(/.test(s) || /SEND/.test(s) || s.startsWith('>>>'))
+    return 'send';
+  if (/\b(recvmsg|recvfrom|recv|read|recvmmsg)\(/.test(s) || /RECV/.test(s) || s.startsWith('<<<'))
+    return 'recv';
   return 'unknown';
 }
 
@@ -43,15 +49,16 @@ export function parseHexInput(text: string): HexDatagram[] {
     return out;
   }
   // 2. strace hex dumps (" | 00000  10 00 …  ascii |"), grouped by the syscall line before them
-  if (lines.some((l) => /^\s*\| [0-9a-f]{5}  /.test(l))) {
+  if (lines.some((l) => /^\s*\| [0-9a-f]{5} {2}/.test(l))) {
     let cur: { dir: HexDatagram['dir']; hex: string[]; line: number } | undefined;
     let lastDir: HexDatagram['dir'] = 'unknown';
     const flush = () => {
-      if (cur && cur.hex.length) out.push({ dir: cur.dir, bytes: hexToBytes(cur.hex.join(''), cur.line), line: cur.line });
+      if (cur && cur.hex.length)
+        out.push({ dir: cur.dir, bytes: hexToBytes(cur.hex.join(''), cur.line), line: cur.line });
       cur = undefined;
     };
     lines.forEach((l, i) => {
-      const m = /^\s*\| ([0-9a-f]{5})  ((?:[0-9a-f]{2} {1,2}){1,16})/.exec(l);
+      const m = /^\s*\| ([0-9a-f]{5}) {2}((?:[0-9a-f]{2} {1,2}){1,16})/.exec(l);
       if (m) {
         if (!cur || m[1] === '00000') {
           flush();
@@ -73,7 +80,8 @@ export function parseHexInput(text: string): HexDatagram[] {
   if (lines.some((l) => /^--- (SEND|RECV)/.test(l))) {
     let cur: { dir: HexDatagram['dir']; hex: string[]; line: number } | undefined;
     const flush = () => {
-      if (cur && cur.hex.length) out.push({ dir: cur.dir, bytes: hexToBytes(cur.hex.join(''), cur.line), line: cur.line });
+      if (cur && cur.hex.length)
+        out.push({ dir: cur.dir, bytes: hexToBytes(cur.hex.join(''), cur.line), line: cur.line });
       cur = undefined;
     };
     lines.forEach((l, i) => {

@@ -2,10 +2,10 @@
  * JSON view of decoded messages for people: names for types and flags, errno names, extack, and
  * key material redacted (the length is shown, never the bytes).
  */
-import { type GenlRegistry, type NetlinkMessage } from '../message.ts';
+import type { GenlRegistry, NetlinkMessage } from '../message.ts';
 import type { Attr } from '../schema/attrs.ts';
-import { errnoName } from '../wire/errno.ts';
 import { extackOf } from '../wire/control.ts';
+import { errnoName } from '../wire/errno.ts';
 import { flagNames, NLMSG } from '../wire/nlmsg.ts';
 import { xfrmMsgName } from '../xfrm/messages.ts';
 
@@ -54,7 +54,12 @@ export function messageToJson(m: NetlinkMessage, genl?: GenlRegistry): Record<st
       typeName = 'NLMSG_DONE';
       break;
     case 'control':
-      typeName = h.type === NLMSG.NOOP ? 'NLMSG_NOOP' : h.type === NLMSG.OVERRUN ? 'NLMSG_OVERRUN' : `0x${h.type.toString(16)}`;
+      typeName =
+        h.type === NLMSG.NOOP
+          ? 'NLMSG_NOOP'
+          : h.type === NLMSG.OVERRUN
+            ? 'NLMSG_OVERRUN'
+            : `0x${h.type.toString(16)}`;
       break;
     case 'xfrm':
       typeName = `XFRM_MSG_${xfrmMsgName(h.type)}`;

@@ -66,7 +66,10 @@ export class KernelTransport implements Transport {
     this.portid = sock.address().port;
     this.extAck = extAck;
     sock.on('message', (msg, rinfo) => {
-      this.receiver?.(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { port: rinfo.port, groups: rinfo.groups });
+      this.receiver?.(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), {
+        port: rinfo.port,
+        groups: rinfo.groups,
+      });
     });
     sock.on('error', (err) => this.closeCb?.(err));
     sock.on('close', () => {
@@ -85,7 +88,9 @@ export class KernelTransport implements Transport {
     let sock: RawSocket;
     if (opts.netns) {
       if (!native) {
-        throw new Error(`cannot open a netlink socket in netns "${opts.netns}": the native addon is unavailable (${nativeLoadError})`);
+        throw new Error(
+          `cannot open a netlink socket in netns "${opts.netns}": the native addon is unavailable (${nativeLoadError})`,
+        );
       }
       const home = native.currentNetnsFd();
       let target = -1;

@@ -11,8 +11,9 @@
  * | 20     | n    | the request's payload (absent when CAPPED) |
  * | 20+n   | …    | extack TLVs (NLMSGERR_ATTR_*) when flags has ACK_TLVS |
  */
-import { binary, string, u32 } from '../schema/codec.ts';
+
 import { type Attr, attrSet, decodeAttrs, encodeAttrs, getAttr, nested } from '../schema/attrs.ts';
+import { binary, string, u32 } from '../schema/codec.ts';
 import { errnoName } from './errno.ts';
 import { type ExtAck, NetlinkDecodeError } from './errors.ts';
 import { ByteWriter } from './nlattr.ts';
@@ -80,7 +81,11 @@ export function extackOf(tlvs: readonly Attr[]): ExtAck {
 
 export function decodeErrorBody(header: NlMsgHeader, payload: Uint8Array, base: number): ErrorBody {
   if (payload.length < 4 + NLMSG_HDRLEN) {
-    throw new NetlinkDecodeError(`NLMSG_ERROR payload is ${payload.length} bytes, needs at least 20`, base, 'NLMSG_ERROR');
+    throw new NetlinkDecodeError(
+      `NLMSG_ERROR payload is ${payload.length} bytes, needs at least 20`,
+      base,
+      'NLMSG_ERROR',
+    );
   }
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const error = dv.getInt32(0, true);
@@ -105,7 +110,11 @@ export function decodeErrorBody(header: NlMsgHeader, payload: Uint8Array, base: 
     off += (n + 3) & ~3;
   }
   if (header.flags & NLM_F.ACK_TLVS && off < payload.length) {
-    body.tlvs = decodeAttrs(extackAttrs, payload, off, payload.length, { base: base + off, path: 'NLMSG_ERROR', family: 0 });
+    body.tlvs = decodeAttrs(extackAttrs, payload, off, payload.length, {
+      base: base + off,
+      path: 'NLMSG_ERROR',
+      family: 0,
+    });
   }
   return body;
 }
@@ -129,7 +138,11 @@ export function decodeDoneBody(header: NlMsgHeader, payload: Uint8Array, base: n
   const error = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getInt32(0, true);
   const tlvs =
     header.flags & NLM_F.ACK_TLVS && payload.length > 4
-      ? decodeAttrs(extackAttrs, payload, 4, payload.length, { base: base + 4, path: 'NLMSG_DONE', family: 0 })
+      ? decodeAttrs(extackAttrs, payload, 4, payload.length, {
+          base: base + 4,
+          path: 'NLMSG_DONE',
+          family: 0,
+        })
       : [];
   return { error, tlvs };
 }
@@ -144,7 +157,9 @@ export function encodeDoneBody(b: DoneBody, w: ByteWriter): void {
 export function buildError(
   request: { header: NlMsgHeader; payload: Uint8Array },
   errno: number,
-  opts: { portid: number; capAck?: boolean; extAck?: boolean; extack?: ExtAck; policy?: Attr[] } = { portid: 0 },
+  opts: { portid: number; capAck?: boolean; extAck?: boolean; extack?: ExtAck; policy?: Attr[] } = {
+    portid: 0,
+  },
 ): Uint8Array {
   const w = new ByteWriter(64 + request.payload.length);
   const hdrAt = w.alloc(NLMSG_HDRLEN);
@@ -154,16 +169,27 @@ export function buildError(
     if (opts.extack.offs !== undefined) tlvs.push({ type: 2, name: 'OFFS', value: opts.extack.offs });
     if (opts.extack.cookie !== undefined) tlvs.push({ type: 3, name: 'COOKIE', value: opts.extack.cookie });
     if (opts.policy) tlvs.push({ type: 4, name: 'POLICY', value: opts.policy, flagBits: 0x8000 });
-    if (opts.extack.missType !== undefined) tlvs.push({ type: 5, name: 'MISS_TYPE', value: opts.extack.missType });
-    if (opts.extack.missNest !== undefined) tlvs.push({ type: 6, name: 'MISS_NEST', value: opts.extack.missNest });
+    if (opts.extack.missType !== undefined)
+      tlvs.push({ type: 5, name: 'MISS_TYPE', value: opts.extack.missType });
+    if (opts.extack.missNest !== undefined)
+      tlvs.push({ type: 6, name: 'MISS_NEST', value: opts.extack.missNest });
   }
   const capped = errno === 0 || !!opts.capAck;
   encodeErrorBody(
-    { error: -Math.abs(errno), request: request.header, requestPayload: capped ? undefined : request.payload, tlvs },
+    {
+      error: -Math.abs(errno),
+      request: request.header,
+      requestPayload: capped ? undefined : request.payload,
+      tlvs,
+    },
     w,
   );
   const flags = (capped ? NLM_F.CAPPED : 0) | (tlvs.length ? NLM_F.ACK_TLVS : 0);
-  writeHeader({ len: w.len, type: NLMSG.ERROR, flags, seq: request.header.seq, pid: opts.portid }, w.buf, hdrAt);
+  writeHeader(
+    { len: w.len, type: NLMSG.ERROR, flags, seq: request.header.seq, pid: opts.portid },
+    w.buf,
+    hdrAt,
+  );
   return w.finish();
 }
 

@@ -37,14 +37,24 @@ export interface AttrParseResult {
  * Walks the attributes in `buf[start, end)`. `base` is added to reported offsets so errors and
  * extack offsets count from the start of the netlink message.
  */
-export function parseAttrs(buf: Uint8Array, start: number, end: number, base = 0, path = ''): AttrParseResult {
+export function parseAttrs(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  base = 0,
+  path = '',
+): AttrParseResult {
   const attrs: RawAttr[] = [];
   let off = start;
   while (end - off >= NLA_HDRLEN) {
     const len = buf[off]! | (buf[off + 1]! << 8);
     const rawType = buf[off + 2]! | (buf[off + 3]! << 8);
     if (len < NLA_HDRLEN) {
-      throw new NetlinkDecodeError(`attribute length ${len} is shorter than its 4-byte header`, base + off, path);
+      throw new NetlinkDecodeError(
+        `attribute length ${len} is shorter than its 4-byte header`,
+        base + off,
+        path,
+      );
     }
     if (off + len > end) {
       throw new NetlinkDecodeError(

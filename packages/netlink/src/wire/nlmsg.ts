@@ -47,7 +47,13 @@ export const NLM_F = {
 export const NETLINK_PROTO = { ROUTE: 0, XFRM: 6, GENERIC: 16 } as const;
 
 /** SOL_NETLINK socket options. */
-export const NETLINK_SOCKOPT = { ADD_MEMBERSHIP: 1, DROP_MEMBERSHIP: 2, CAP_ACK: 10, EXT_ACK: 11, GET_STRICT_CHK: 12 } as const;
+export const NETLINK_SOCKOPT = {
+  ADD_MEMBERSHIP: 1,
+  DROP_MEMBERSHIP: 2,
+  CAP_ACK: 10,
+  EXT_ACK: 11,
+  GET_STRICT_CHK: 12,
+} as const;
 export const SOL_NETLINK = 270;
 
 export interface NlMsgHeader {

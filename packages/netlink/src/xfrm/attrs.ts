@@ -2,18 +2,54 @@
  * XFRMA_* attributes (`enum xfrm_attr_type_t`) as one table: number, name, payload codec. The
  * kernel's minimum lengths follow from each codec's `minSize`; see xfrm-uapi.md §2.2.
  */
-import { address, binary, flag, u8, u16, u32, u64 } from '../schema/codec.ts';
+
 import { attrSet } from '../schema/attrs.ts';
+import { address, binary, flag, u8, u16, u32, u64 } from '../schema/codec.ts';
 import * as S from './structs.ts';
 
 export const XFRMA = {
-  UNSPEC: 0, ALG_AUTH: 1, ALG_CRYPT: 2, ALG_COMP: 3, ENCAP: 4, TMPL: 5, SA: 6, POLICY: 7, SEC_CTX: 8,
-  LTIME_VAL: 9, REPLAY_VAL: 10, REPLAY_THRESH: 11, ETIMER_THRESH: 12, SRCADDR: 13, COADDR: 14, LASTUSED: 15,
-  POLICY_TYPE: 16, MIGRATE: 17, ALG_AEAD: 18, KMADDRESS: 19, ALG_AUTH_TRUNC: 20, MARK: 21, TFCPAD: 22,
-  REPLAY_ESN_VAL: 23, SA_EXTRA_FLAGS: 24, PROTO: 25, ADDRESS_FILTER: 26, PAD: 27, OFFLOAD_DEV: 28,
-  SET_MARK: 29, SET_MARK_MASK: 30, IF_ID: 31, MTIMER_THRESH: 32, SA_DIR: 33, NAT_KEEPALIVE_INTERVAL: 34,
-  SA_PCPU: 35, IPTFS_DROP_TIME: 36, IPTFS_REORDER_WINDOW: 37, IPTFS_DONT_FRAG: 38, IPTFS_INIT_DELAY: 39,
-  IPTFS_MAX_QSIZE: 40, IPTFS_PKT_SIZE: 41,
+  UNSPEC: 0,
+  ALG_AUTH: 1,
+  ALG_CRYPT: 2,
+  ALG_COMP: 3,
+  ENCAP: 4,
+  TMPL: 5,
+  SA: 6,
+  POLICY: 7,
+  SEC_CTX: 8,
+  LTIME_VAL: 9,
+  REPLAY_VAL: 10,
+  REPLAY_THRESH: 11,
+  ETIMER_THRESH: 12,
+  SRCADDR: 13,
+  COADDR: 14,
+  LASTUSED: 15,
+  POLICY_TYPE: 16,
+  MIGRATE: 17,
+  ALG_AEAD: 18,
+  KMADDRESS: 19,
+  ALG_AUTH_TRUNC: 20,
+  MARK: 21,
+  TFCPAD: 22,
+  REPLAY_ESN_VAL: 23,
+  SA_EXTRA_FLAGS: 24,
+  PROTO: 25,
+  ADDRESS_FILTER: 26,
+  PAD: 27,
+  OFFLOAD_DEV: 28,
+  SET_MARK: 29,
+  SET_MARK_MASK: 30,
+  IF_ID: 31,
+  MTIMER_THRESH: 32,
+  SA_DIR: 33,
+  NAT_KEEPALIVE_INTERVAL: 34,
+  SA_PCPU: 35,
+  IPTFS_DROP_TIME: 36,
+  IPTFS_REORDER_WINDOW: 37,
+  IPTFS_DONT_FRAG: 38,
+  IPTFS_INIT_DELAY: 39,
+  IPTFS_MAX_QSIZE: 40,
+  IPTFS_PKT_SIZE: 41,
 } as const;
 export const XFRMA_MAX = 41;
 

@@ -24,7 +24,11 @@ export interface XfrmMessage {
 
 /** A GETSA/GETPOLICY request with a dump flag carries no body: attributes follow the header. */
 export function isDumpRequest(type: number, flags: number): boolean {
-  return (type === XFRM_MSG.GETSA || type === XFRM_MSG.GETPOLICY) && (flags & NLM_F.REQUEST) !== 0 && (flags & NLM_F.DUMP) !== 0;
+  return (
+    (type === XFRM_MSG.GETSA || type === XFRM_MSG.GETPOLICY) &&
+    (flags & NLM_F.REQUEST) !== 0 &&
+    (flags & NLM_F.DUMP) !== 0
+  );
 }
 
 function familyAt(spec: XfrmMsgSpec, payload: Uint8Array): number {
@@ -39,9 +43,19 @@ function familyAt(spec: XfrmMsgSpec, payload: Uint8Array): number {
 export function decodeXfrm(header: NlMsgHeader, payload: Uint8Array, base = 0): XfrmMessage {
   const spec = XFRM_MSG_SPECS.get(header.type);
   if (!spec) {
-    throw new NetlinkDecodeError(`unknown XFRM message type 0x${header.type.toString(16)}`, base + 4, 'nlmsghdr');
+    throw new NetlinkDecodeError(
+      `unknown XFRM message type 0x${header.type.toString(16)}`,
+      base + 4,
+      'nlmsghdr',
+    );
   }
-  const msg: XfrmMessage = { type: header.type, flags: header.flags, seq: header.seq, pid: header.pid, attrs: [] };
+  const msg: XfrmMessage = {
+    type: header.type,
+    flags: header.flags,
+    seq: header.seq,
+    pid: header.pid,
+    attrs: [],
+  };
   const path = spec.name;
   let attrStart = 0;
   let family = 0;

@@ -2,20 +2,52 @@
  * XFRM message types (XFRM_MSG_*) as a table: fixed body per type, attribute set, the family field
  * that sets the address family of the attributes, and the kernel's minimum body length.
  */
-import { u32 } from '../schema/codec.ts';
+
 import type { AttrSet } from '../schema/attrs.ts';
 import type { PayloadCodec } from '../schema/codec.ts';
+import { u32 } from '../schema/codec.ts';
 import { sadInfoAttrs, spdInfoAttrs, xfrmAttrs } from './attrs.ts';
 import * as S from './structs.ts';
 
 export const XFRM_MSG = {
-  NEWSA: 0x10, DELSA: 0x11, GETSA: 0x12, NEWPOLICY: 0x13, DELPOLICY: 0x14, GETPOLICY: 0x15, ALLOCSPI: 0x16,
-  ACQUIRE: 0x17, EXPIRE: 0x18, UPDPOLICY: 0x19, UPDSA: 0x1a, POLEXPIRE: 0x1b, FLUSHSA: 0x1c, FLUSHPOLICY: 0x1d,
-  NEWAE: 0x1e, GETAE: 0x1f, REPORT: 0x20, MIGRATE: 0x21, NEWSADINFO: 0x22, GETSADINFO: 0x23, NEWSPDINFO: 0x24,
-  GETSPDINFO: 0x25, MAPPING: 0x26, SETDEFAULT: 0x27, GETDEFAULT: 0x28, MIGRATE_STATE: 0x29,
+  NEWSA: 0x10,
+  DELSA: 0x11,
+  GETSA: 0x12,
+  NEWPOLICY: 0x13,
+  DELPOLICY: 0x14,
+  GETPOLICY: 0x15,
+  ALLOCSPI: 0x16,
+  ACQUIRE: 0x17,
+  EXPIRE: 0x18,
+  UPDPOLICY: 0x19,
+  UPDSA: 0x1a,
+  POLEXPIRE: 0x1b,
+  FLUSHSA: 0x1c,
+  FLUSHPOLICY: 0x1d,
+  NEWAE: 0x1e,
+  GETAE: 0x1f,
+  REPORT: 0x20,
+  MIGRATE: 0x21,
+  NEWSADINFO: 0x22,
+  GETSADINFO: 0x23,
+  NEWSPDINFO: 0x24,
+  GETSPDINFO: 0x25,
+  MAPPING: 0x26,
+  SETDEFAULT: 0x27,
+  GETDEFAULT: 0x28,
+  MIGRATE_STATE: 0x29,
 } as const;
 
-export const XFRMNLGRP = { ACQUIRE: 1, EXPIRE: 2, SA: 3, POLICY: 4, AEVENTS: 5, REPORT: 6, MIGRATE: 7, MAPPING: 8 } as const;
+export const XFRMNLGRP = {
+  ACQUIRE: 1,
+  EXPIRE: 2,
+  SA: 3,
+  POLICY: 4,
+  AEVENTS: 5,
+  REPORT: 6,
+  MIGRATE: 7,
+  MAPPING: 8,
+} as const;
 
 export interface XfrmMsgSpec {
   type: number;
@@ -57,7 +89,14 @@ const table: XfrmMsgSpec[] = [
   { type: 0x26, name: 'MAPPING', body: S.userMapping, min: 64, attrs: xfrmAttrs },
   { type: 0x27, name: 'SETDEFAULT', body: S.userpolicyDefault, min: 3, attrs: xfrmAttrs },
   { type: 0x28, name: 'GETDEFAULT', body: S.userpolicyDefault, min: 3, attrs: xfrmAttrs },
-  { type: 0x29, name: 'MIGRATE_STATE', body: S.userMigrateState, min: 132, attrs: xfrmAttrs, familyOffset: 128 },
+  {
+    type: 0x29,
+    name: 'MIGRATE_STATE',
+    body: S.userMigrateState,
+    min: 132,
+    attrs: xfrmAttrs,
+    familyOffset: 128,
+  },
 ];
 
 export const XFRM_MSG_SPECS: ReadonlyMap<number, XfrmMsgSpec> = new Map(table.map((s) => [s.type, s]));

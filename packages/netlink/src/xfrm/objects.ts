@@ -74,7 +74,11 @@ export function stateFromMessage(m: XfrmMessage): XfrmState {
       return stateFromAttrs(sa, m.attrs);
     }
     default:
-      throw new NetlinkDecodeError(`message type 0x${m.type.toString(16)} does not carry an SA`, 4, 'nlmsghdr');
+      throw new NetlinkDecodeError(
+        `message type 0x${m.type.toString(16)} does not carry an SA`,
+        4,
+        'nlmsghdr',
+      );
   }
 }
 
@@ -119,6 +123,10 @@ export function policyFromMessage(m: XfrmMessage): XfrmPolicy {
       return policyFromAttrs(pol, m.attrs);
     }
     default:
-      throw new NetlinkDecodeError(`message type 0x${m.type.toString(16)} does not carry a policy`, 4, 'nlmsghdr');
+      throw new NetlinkDecodeError(
+        `message type 0x${m.type.toString(16)} does not carry a policy`,
+        4,
+        'nlmsghdr',
+      );
   }
 }

@@ -3,9 +3,21 @@
  * own bytes in the captures). Each is data: (field, offset, codec). Sizes include trailing padding.
  */
 import type * as T from '@xfrmkit/core';
-import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
-import { type PayloadCodec, address, be16, be32, charArray, fixedBytes, s32, u8, u16, u32, u64 } from '../schema/codec.ts';
+import {
+  address,
+  be16,
+  be32,
+  charArray,
+  fixedBytes,
+  type PayloadCodec,
+  s32,
+  u8,
+  u16,
+  u32,
+  u64,
+} from '../schema/codec.ts';
 import { struct, structArray, structWithTail } from '../schema/struct.ts';
+import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
 
 export const selector = struct<T.XfrmSelector>(
   'xfrm_selector',
@@ -364,7 +376,9 @@ function checkedAlgo<A extends { keyLen: number; key: Uint8Array }>(codec: Paylo
   };
 }
 
-export const algo = checkedAlgo(structWithTail<T.XfrmAlgo>(algoHead, 'key', keyLenBytes, keyBytes, 'xfrm_algo'));
+export const algo = checkedAlgo(
+  structWithTail<T.XfrmAlgo>(algoHead, 'key', keyLenBytes, keyBytes, 'xfrm_algo'),
+);
 export const algoAuth = checkedAlgo(
   structWithTail<T.XfrmAlgoAuth>(algoAuthHead, 'key', keyLenBytes, keyBytes, 'xfrm_algo_auth'),
 );
@@ -399,7 +413,8 @@ const replayStateEsnFull = structWithTail<T.XfrmReplayStateEsn>(
       if (!Array.isArray(v)) throw new NetlinkEncodeError('bmp must be an array of u32', path);
       const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
       v.forEach((w, i) => {
-        if (typeof w !== 'number' || w < 0 || w > 0xffffffff) throw new NetlinkEncodeError(`bmp[${i}] out of range`, path);
+        if (typeof w !== 'number' || w < 0 || w > 0xffffffff)
+          throw new NetlinkEncodeError(`bmp[${i}] out of range`, path);
         dv.setUint32(off + 4 * i, w, true);
       });
     },
@@ -432,7 +447,13 @@ const secCtxHead = struct('xfrm_user_sec_ctx', 8, [
   ['ctxDoi', 5, u8],
   ['ctxLen', 6, u16],
 ]);
-export const userSecCtx = structWithTail<T.XfrmUserSecCtx>(secCtxHead, 'ctx', (h) => h.ctxLen as number, keyBytes, 'xfrm_user_sec_ctx');
+export const userSecCtx = structWithTail<T.XfrmUserSecCtx>(
+  secCtxHead,
+  'ctx',
+  (h) => h.ctxLen as number,
+  keyBytes,
+  'xfrm_user_sec_ctx',
+);
 
 export const tmplArray = structArray(userTmpl);
 export const migrateArray = structArray(userMigrate);

@@ -6,7 +6,9 @@ import fc from 'fast-check';
 import type { AttrSet, PayloadCodec, StructCodec } from '../../src/index.ts';
 
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((a) => a.join('.'));
-const ipv6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((g) => g.map((x) => x.toString(16)).join(':'));
+const ipv6 = fc
+  .array(fc.nat(0xffff), { minLength: 8, maxLength: 8 })
+  .map((g) => g.map((x) => x.toString(16)).join(':'));
 export const address = fc.oneof(ipv4, ipv6);
 
 export function arbForCodec(codec: PayloadCodec<any>): fc.Arbitrary<unknown> {
@@ -37,14 +39,20 @@ export function arbForCodec(codec: PayloadCodec<any>): fc.Arbitrary<unknown> {
     case 'flag':
       return fc.constant(true);
     case 'string':
-      return fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789_.:/'.split('')), maxLength: 20 });
+      return fc.string({
+        unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789_.:/'.split('')),
+        maxLength: 20,
+      });
     case 'binary':
       return fc.uint8Array({ maxLength: 40 });
     case 'bitfield32':
       return fc.record({ value: fc.nat(0xffffffff), selector: fc.nat(0xffffffff) });
   }
   if (/^char\[(\d+)\]$/.test(d)) {
-    return fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz()0123456789,'.split('')), maxLength: 40 });
+    return fc.string({
+      unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz()0123456789,'.split('')),
+      maxLength: 40,
+    });
   }
   const fixed = /^u8\[(\d+)\]$/.exec(d);
   if (fixed) {
@@ -79,7 +87,9 @@ export function arbForCodec(codec: PayloadCodec<any>): fc.Arbitrary<unknown> {
       .map((r) => ({ ...r, bmpLen: r.bmp.length }));
   }
   if (d.startsWith('struct xfrm_user_sec_ctx')) {
-    return fc.uint8Array({ maxLength: 30 }).map((ctx) => ({ len: 8 + ctx.length, exttype: 8, ctxAlg: 1, ctxDoi: 1, ctxLen: ctx.length, ctx }));
+    return fc
+      .uint8Array({ maxLength: 30 })
+      .map((ctx) => ({ len: 8 + ctx.length, exttype: 8, ctxAlg: 1, ctxDoi: 1, ctxLen: ctx.length, ctx }));
   }
   if (d.endsWith('[]')) throw new Error(`give struct arrays explicitly: ${d}`);
   if (d.startsWith('nest ')) throw new Error(`give nests explicitly: ${d}`);
@@ -87,12 +97,21 @@ export function arbForCodec(codec: PayloadCodec<any>): fc.Arbitrary<unknown> {
 }
 
 /** Arbitrary ordered attribute lists for an attribute set (each attribute at most once). */
-export function arbAttrs(set: AttrSet, special: Record<string, fc.Arbitrary<unknown>> = {}): fc.Arbitrary<Array<{ name: string; value: unknown }>> {
+export function arbAttrs(
+  set: AttrSet,
+  special: Record<string, fc.Arbitrary<unknown>> = {},
+): fc.Arbitrary<Array<{ name: string; value: unknown }>> {
   const entries = [...set.byName.values()].map((spec) => {
     const arb = special[spec.name] ?? arbForCodec(spec.codec);
     return arb.map((value) => ({ name: spec.name, value }));
   });
-  return fc.subarray(entries.map((_, i) => i)).chain((idx) =>
-    idx.length ? fc.tuple(...idx.map((i) => entries[i]!)).chain((xs) => fc.shuffledSubarray(xs, { minLength: xs.length, maxLength: xs.length })) : fc.constant([]),
-  );
+  return fc
+    .subarray(entries.map((_, i) => i))
+    .chain((idx) =>
+      idx.length
+        ? fc
+            .tuple(...idx.map((i) => entries[i]!))
+            .chain((xs) => fc.shuffledSubarray(xs, { minLength: xs.length, maxLength: xs.length }))
+        : fc.constant([]),
+    );
 }

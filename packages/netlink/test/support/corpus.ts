@@ -21,7 +21,8 @@ export function corpus(kind: 'ip-xfrm' | 'devlink' | 'reference'): Uint8Array[] 
   const out: Uint8Array[] = [];
   for (const f of files) {
     try {
-      for (const d of parseHexInput(readFileSync(f, 'utf8').split('# ---- raw strace output ----')[0]!)) out.push(d.bytes);
+      for (const d of parseHexInput(readFileSync(f, 'utf8').split('# ---- raw strace output ----')[0]!))
+        out.push(d.bytes);
     } catch {
       // summaries without hex (probe files) carry no datagrams
     }

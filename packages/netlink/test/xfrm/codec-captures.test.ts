@@ -34,13 +34,20 @@ describe('real kernel + iproute2 captures', () => {
   it('01: NEWPOLICY fields are typed', () => {
     const [m] = first('01-policy-add.txt', 'send');
     if (m?.kind !== 'xfrm') throw new Error('not xfrm');
-    const body = m.xfrm.body as { sel: { daddr: string; saddr: string; prefixlenD: number }; priority: number; dir: number };
+    const body = m.xfrm.body as {
+      sel: { daddr: string; saddr: string; prefixlenD: number };
+      priority: number;
+      dir: number;
+    };
     expect(body.sel.daddr).toBe('10.0.0.2');
     expect(body.sel.saddr).toBe('10.0.0.1');
     expect(body.sel.prefixlenD).toBe(32);
     expect(body.priority).toBe(100);
     expect(body.dir).toBe(1);
-    const tmpl = getAttr<Array<{ reqid: number; mode: number; id: { proto: number; daddr: string } }>>(m.xfrm.attrs, 'TMPL');
+    const tmpl = getAttr<Array<{ reqid: number; mode: number; id: { proto: number; daddr: string } }>>(
+      m.xfrm.attrs,
+      'TMPL',
+    );
     expect(tmpl).toHaveLength(1);
     expect(tmpl![0]).toMatchObject({ reqid: 1, mode: 1, id: { proto: 50, daddr: '10.0.0.2' } });
     const [ack] = first('01-policy-add.txt', 'recv');

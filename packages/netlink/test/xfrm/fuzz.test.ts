@@ -20,7 +20,9 @@ function check(d: Uint8Array, seed: number, stats: { ok: number; typed: number }
       stats.typed++;
       return;
     }
-    throw new Error(`seed ${seed}: untyped ${(e as Error).name}: ${(e as Error).message} on ${Buffer.from(d).toString('hex')}`);
+    throw new Error(
+      `seed ${seed}: untyped ${(e as Error).name}: ${(e as Error).message} on ${Buffer.from(d).toString('hex')}`,
+    );
   }
   try {
     encodeDatagram(msgs);

@@ -3,9 +3,10 @@
  * here has XFRM netlink but no ESP: policies and larval (ALLOCSPI) SAs work, ESP states are refused
  * with a real error.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { AF_INET, type XfrmPolicy } from '@xfrmkit/core';
 import { native, nativeLoadError } from '@xfrmkit/native';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_LFT,
   decodeDatagram,
@@ -13,9 +14,9 @@ import {
   KernelTransport,
   NetlinkError,
   type Transport,
+  XFRMNLGRP,
   XfrmClient,
   type XfrmNotification,
-  XFRMNLGRP,
   ZERO_CUR,
 } from '../../src/index.ts';
 import { createNetns, deleteNetns, inNetns, kernelTestSkipReason } from '../support/netns.ts';
@@ -25,17 +26,31 @@ const skip = kernelTestSkipReason() ?? (native ? undefined : `native addon unava
 /** Records every datagram the kernel sends so the test can check decode → encode identity. */
 function recording(t: Transport, log: Uint8Array[]): Transport {
   const orig = t.onDatagram.bind(t);
-  t.onDatagram = (cb) => orig((d, info) => {
-    log.push(d.slice());
-    cb(d, info);
-  });
+  t.onDatagram = (cb) =>
+    orig((d, info) => {
+      log.push(d.slice());
+      cb(d, info);
+    });
   return t;
 }
 
 function policy(dst: string, dir: number, priority: number, reqid: number): XfrmPolicy {
   return {
     info: {
-      sel: { daddr: dst, saddr: '10.0.0.1', dport: 0, dportMask: 0, sport: 0, sportMask: 0, family: AF_INET, prefixlenD: 32, prefixlenS: 32, proto: 0, ifindex: 0, user: 0 },
+      sel: {
+        daddr: dst,
+        saddr: '10.0.0.1',
+        dport: 0,
+        dportMask: 0,
+        sport: 0,
+        sportMask: 0,
+        family: AF_INET,
+        prefixlenD: 32,
+        prefixlenS: 32,
+        proto: 0,
+        ifindex: 0,
+        user: 0,
+      },
       lft: DEFAULT_LFT(),
       curlft: ZERO_CUR(),
       priority,
@@ -105,11 +120,19 @@ describe.skipIf(skip)(`real kernel in a private netns${skip ? ` (skipped: ${skip
     // iproute2 sees what we added
     expect(inNetns(ns, ['ip', 'xfrm', 'policy', 'list'])).toContain('dst 10.0.0.2/32');
     await client.deletePolicy({ sel: p.info.sel, dir: 1 });
-    await expect(client.getPolicy({ sel: p.info.sel, dir: 1 })).rejects.toMatchObject({ errnoName: 'ENOENT' });
+    await expect(client.getPolicy({ sel: p.info.sel, dir: 1 })).rejects.toMatchObject({
+      errnoName: 'ENOENT',
+    });
     await client.flushPolicies();
     expect(await client.listPolicies()).toEqual([]);
     await new Promise((r) => setTimeout(r, 50));
-    expect(notes.map((n) => n.name)).toEqual(['NEWPOLICY', 'UPDPOLICY', 'NEWPOLICY', 'DELPOLICY', 'FLUSHPOLICY']);
+    expect(notes.map((n) => n.name)).toEqual([
+      'NEWPOLICY',
+      'UPDPOLICY',
+      'NEWPOLICY',
+      'DELPOLICY',
+      'FLUSHPOLICY',
+    ]);
   });
 
   it('pipelines many requests in one datagram', async () => {
@@ -122,7 +145,20 @@ describe.skipIf(skip)(`real kernel in a private netns${skip ? ` (skipped: ${skip
   it('ALLOCSPI creates a larval SA with an SPI from the range; SAD info and dump see it', async () => {
     const sa = await client.allocSpi(
       {
-        sel: { daddr: '0.0.0.0', saddr: '0.0.0.0', dport: 0, dportMask: 0, sport: 0, sportMask: 0, family: 0, prefixlenD: 0, prefixlenS: 0, proto: 0, ifindex: 0, user: 0 },
+        sel: {
+          daddr: '0.0.0.0',
+          saddr: '0.0.0.0',
+          dport: 0,
+          dportMask: 0,
+          sport: 0,
+          sportMask: 0,
+          family: 0,
+          prefixlenD: 0,
+          prefixlenS: 0,
+          proto: 0,
+          ifindex: 0,
+          user: 0,
+        },
         id: { daddr: '10.0.0.2', spi: 0, proto: 50 },
         saddr: '10.0.0.1',
         lft: DEFAULT_LFT(),
@@ -144,17 +180,37 @@ describe.skipIf(skip)(`real kernel in a private netns${skip ? ` (skipped: ${skip
     expect((await client.sadInfo()).count).toBe(1);
     const states = await client.listStates();
     expect(states).toHaveLength(1);
-    const got = await client.getState({ daddr: '10.0.0.2', spi: sa.info.id.spi, proto: 50, saddr: '10.0.0.1' });
+    const got = await client.getState({
+      daddr: '10.0.0.2',
+      spi: sa.info.id.spi,
+      proto: 50,
+      saddr: '10.0.0.1',
+    });
     expect(got.info.reqid).toBe(7);
     await client.deleteState({ daddr: '10.0.0.2', spi: sa.info.id.spi, proto: 50, saddr: '10.0.0.1' });
-    await expect(client.getState({ daddr: '10.0.0.2', spi: sa.info.id.spi, proto: 50 })).rejects.toMatchObject({ errnoName: 'ESRCH' });
+    await expect(
+      client.getState({ daddr: '10.0.0.2', spi: sa.info.id.spi, proto: 50 }),
+    ).rejects.toMatchObject({ errnoName: 'ESRCH' });
   });
 
   it('an ESP state is refused with the errno name and the extack message', async () => {
     const err = await client
       .addState({
         info: {
-          sel: { daddr: '192.168.1.65', saddr: '192.168.1.64', dport: 0, dportMask: 0, sport: 0, sportMask: 0, family: AF_INET, prefixlenD: 32, prefixlenS: 32, proto: 0, ifindex: 0, user: 0 },
+          sel: {
+            daddr: '192.168.1.65',
+            saddr: '192.168.1.64',
+            dport: 0,
+            dportMask: 0,
+            sport: 0,
+            sportMask: 0,
+            family: AF_INET,
+            prefixlenD: 32,
+            prefixlenS: 32,
+            proto: 0,
+            ifindex: 0,
+            user: 0,
+          },
           id: { daddr: '192.168.1.65', spi: 0x4834535d, proto: 50 },
           saddr: '192.168.1.64',
           lft: DEFAULT_LFT(),

@@ -54,7 +54,9 @@ describe('XFRM codec round trip (fast-check)', () => {
         const [m] = decodeDatagram(bytes, 'xfrm');
         expect(m?.kind).toBe('xfrm');
         if (m?.kind === 'xfrm') expect(m.xfrm.body).toBeUndefined();
-        expect(Buffer.from(encodeDatagram(decodeDatagram(bytes, 'xfrm'))).equals(Buffer.from(bytes))).toBe(true);
+        expect(Buffer.from(encodeDatagram(decodeDatagram(bytes, 'xfrm'))).equals(Buffer.from(bytes))).toBe(
+          true,
+        );
       }),
       { numRuns: 200 },
     );

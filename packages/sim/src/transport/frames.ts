@@ -11,7 +11,16 @@
  * | 12     | 4    | portid (DATA s→c: sender, 0 = kernel) |
  */
 
-export const FRAME = { DATA: 1, HELLO: 2, HELLO_ACK: 3, BIND: 4, SETSOCKOPT: 5, RCVLEN: 6, IOCTL: 7, IOCTL_ACK: 8 } as const;
+export const FRAME = {
+  DATA: 1,
+  HELLO: 2,
+  HELLO_ACK: 3,
+  BIND: 4,
+  SETSOCKOPT: 5,
+  RCVLEN: 6,
+  IOCTL: 7,
+  IOCTL_ACK: 8,
+} as const;
 export const FRAME_HDRLEN = 16;
 /** a frame larger than this is a protocol violation (the kernel caps netlink messages well below) */
 export const FRAME_MAX = 1 << 20;

@@ -3,7 +3,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { DatagramInfo, Transport } from '@xfrmkit/netlink';
-import { encodeFrame, FRAME, FrameReader } from './frames.ts';
+import { encodeFrame, FRAME, type Frame, FrameReader } from './frames.ts';
 
 export class UnixTransport implements Transport {
   private receiver?: (d: Uint8Array, info: DatagramInfo) => void;
@@ -17,7 +17,7 @@ export class UnixTransport implements Transport {
     reader: FrameReader,
   ) {
     conn.on('data', (chunk: Buffer) => {
-      let frames;
+      let frames: Frame[];
       try {
         frames = reader.push(chunk);
       } catch (e) {
@@ -26,7 +26,8 @@ export class UnixTransport implements Transport {
         return;
       }
       for (const f of frames) {
-        if (f.kind === FRAME.DATA) this.receiver?.(f.payload, { port: f.portid, groups: f.group ? 2 ** (f.group - 1) : 0 });
+        if (f.kind === FRAME.DATA)
+          this.receiver?.(f.payload, { port: f.portid, groups: f.group ? 2 ** (f.group - 1) : 0 });
       }
     });
     conn.on('close', () => {

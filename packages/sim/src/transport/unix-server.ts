@@ -8,7 +8,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { SimMachine } from '../machine.ts';
 import type { SimSocket } from '../netlink/socket.ts';
-import { encodeFrame, FRAME, FrameError, FrameReader } from './frames.ts';
+import { encodeFrame, FRAME, type Frame, FrameError, FrameReader } from './frames.ts';
 
 const SOL_NETLINK = 270;
 const NETLINK_ADD_MEMBERSHIP = 1;
@@ -56,7 +56,7 @@ export class SimServer {
       conn.destroy();
     };
     conn.on('data', (chunk: Buffer) => {
-      let frames;
+      let frames: Frame[];
       try {
         frames = reader.push(chunk);
       } catch (e) {
@@ -74,10 +74,21 @@ export class SimServer {
           try {
             // like the kernel's autobind: the first socket of a process gets its pid
             let port = 0;
-            if (pid && ![...this.machine.sockets(protocol, this.opts.netns ?? 'default')].some((s) => s.portid === pid)) port = pid;
-            sock = this.machine.openSocket(protocol, (d, info) => {
-              if (!conn.destroyed) conn.write(encodeFrame({ kind: FRAME.DATA, group: info.group, portid: info.port, payload: d }));
-            }, { netns: this.opts.netns, port });
+            if (
+              pid &&
+              ![...this.machine.sockets(protocol, this.opts.netns ?? 'default')].some((s) => s.portid === pid)
+            )
+              port = pid;
+            sock = this.machine.openSocket(
+              protocol,
+              (d, info) => {
+                if (!conn.destroyed)
+                  conn.write(
+                    encodeFrame({ kind: FRAME.DATA, group: info.group, portid: info.port, payload: d }),
+                  );
+              },
+              { netns: this.opts.netns, port },
+            );
             ack.writeInt32LE(0, 0);
             ack.writeUInt32LE(sock.portid, 4);
           } catch (e) {
