@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import {
   decodeDatagram,
+  devlinkFamily,
   GenlRegistry,
   messageToJson,
   NetlinkDecodeError,
@@ -15,35 +16,28 @@ import {
 } from '@xfrmkit/netlink';
 import { CliUsageError } from '../usage.ts';
 
-let devlinkSpecLoaded: Promise<void> | undefined;
-
-async function registry(devlinkId?: number): Promise<GenlRegistry> {
-  const reg = new GenlRegistry();
-  devlinkSpecLoaded ??= import('@xfrmkit/netlink')
-    .then((m) => {
-      const spec = (m as Record<string, unknown>).devlinkFamily;
-      if (spec) reg.define(spec as never);
-    })
-    .catch(() => {});
-  await devlinkSpecLoaded;
+function registry(devlinkId?: number): GenlRegistry {
+  const reg = new GenlRegistry().define(devlinkFamily);
   if (devlinkId !== undefined) reg.bind(devlinkId, 'devlink');
   return reg;
 }
 
-/** Guesses the protocol of a datagram: XFRM message types are 0x10..0x29, genl needs a known family. */
-function guessProto(bytes: Uint8Array, reg: GenlRegistry): Protocol {
-  if (bytes.length < 6) return 'xfrm';
+/** A datagram that starts with an nlctrl message (genl header: cmd 1..10, version ≤ 2, short). */
+function looksLikeNlctrl(bytes: Uint8Array): boolean {
+  if (bytes.length < 20) return false;
+  const len = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16);
   const type = bytes[4]! | (bytes[5]! << 8);
-  if (type === 0x10 && bytes.length >= 20 && bytes[17] !== undefined) {
-    // nlctrl (genl 0x10) vs XFRM NEWSA (0x10): a genl header is 4 bytes with cmd 1..10 and version 1/2
-    const cmd = bytes[16]!;
-    const ver = bytes[17]!;
-    const len = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16);
-    if (len < 16 + 224 && cmd >= 1 && cmd <= 10 && ver <= 2) return 'genl';
-    return 'xfrm';
-  }
-  if (reg.get(type)) return 'genl';
-  return type >= 0x10 && type <= 0x29 ? 'xfrm' : 'genl';
+  const cmd = bytes[16]!;
+  const ver = bytes[17]!;
+  return type === 0x10 && len < 16 + 224 && cmd >= 1 && cmd <= 10 && ver <= 2;
+}
+
+/**
+ * `auto`: a capture that talks to nlctrl is a generic netlink conversation (its family ids are
+ * learned from the GETFAMILY replies); otherwise XFRM.
+ */
+function guessProto(all: Uint8Array[]): Protocol {
+  return all.some(looksLikeNlctrl) ? 'genl' : 'xfrm';
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -70,13 +64,13 @@ export async function run(argv: string[]): Promise<number> {
     } else file = a;
   }
   const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
-  const reg = await registry(devlinkId);
+  const reg = registry(devlinkId);
   const dgrams = parseHexInput(text);
   if (dgrams.length === 0) throw new CliUsageError('no netlink bytes found in the input');
+  const auto = guessProto(dgrams.map((d) => d.bytes));
   let errors = 0;
   for (const d of dgrams) {
-    const proto: Protocol =
-      family === 'xfrm' ? 'xfrm' : family === 'auto' ? guessProto(d.bytes, reg) : 'genl';
+    const proto: Protocol = family === 'xfrm' ? 'xfrm' : family === 'auto' ? auto : 'genl';
     try {
       for (const m of decodeDatagram(d.bytes, proto, reg)) {
         process.stdout.write(`${JSON.stringify({ dir: d.dir, line: d.line, ...messageToJson(m, reg) })}\n`);
