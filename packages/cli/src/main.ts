@@ -8,6 +8,8 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const COMMANDS: Record<string, Command> = {
   bench: { summary: 'benchmarks: `bench [--quick] [--only NAME] [--json FILE]`', load: () => import('./commands/bench.ts') },
   esp: { summary: 'ESP test vectors: `esp encrypt|decrypt --in FILE --out FILE`', load: () => import('./commands/esp.ts') },
+  ip: { summary: 'iproute2 `ip xfrm state|policy|monitor …` (`--backend sim|kernel`)', load: () => import('./commands/ip.ts') },
+  devlink: { summary: 'iproute2 `devlink dev|port …` (`--backend sim|kernel`)', load: () => import('./commands/devlink.ts') },
   nl: { summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`', load: () => import('./commands/nl.ts') },
 };
 

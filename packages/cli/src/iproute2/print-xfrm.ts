@@ -53,17 +53,77 @@ const XFRM_POLICY_MAX = 3;
 
 /** getprotobynumber() with the protocols of a stock /etc/protocols that XFRM selectors use. */
 const PROTOCOLS: Record<number, string> = {
-  0: 'ip', 1: 'icmp', 2: 'igmp', 4: 'ipencap', 6: 'tcp', 8: 'egp', 12: 'pup', 17: 'udp', 20: 'hmp', 22: 'xns-idp',
-  27: 'rdp', 29: 'iso-tp4', 33: 'dccp', 36: 'xtp', 37: 'ddp', 38: 'idpr-cmtp', 41: 'ipv6', 43: 'ipv6-route',
-  44: 'ipv6-frag', 45: 'idrp', 46: 'rsvp', 47: 'gre', 50: 'esp', 51: 'ah', 57: 'skip', 58: 'ipv6-icmp', 59: 'ipv6-nonxt',
-  60: 'ipv6-opts', 73: 'rspf', 81: 'vmtp', 88: 'eigrp', 89: 'ospf', 93: 'ax.25', 94: 'ipip', 97: 'etherip', 98: 'encap',
-  103: 'pim', 108: 'ipcomp', 112: 'vrrp', 115: 'l2tp', 124: 'isis', 132: 'sctp', 133: 'fc', 135: 'mobility-header',
-  136: 'udplite', 137: 'mpls-in-ip', 138: 'manet', 139: 'hip', 140: 'shim6', 141: 'wesp', 142: 'rohc', 143: 'ethernet',
+  0: 'ip',
+  1: 'icmp',
+  2: 'igmp',
+  4: 'ipencap',
+  6: 'tcp',
+  8: 'egp',
+  12: 'pup',
+  17: 'udp',
+  20: 'hmp',
+  22: 'xns-idp',
+  27: 'rdp',
+  29: 'iso-tp4',
+  33: 'dccp',
+  36: 'xtp',
+  37: 'ddp',
+  38: 'idpr-cmtp',
+  41: 'ipv6',
+  43: 'ipv6-route',
+  44: 'ipv6-frag',
+  45: 'idrp',
+  46: 'rsvp',
+  47: 'gre',
+  50: 'esp',
+  51: 'ah',
+  57: 'skip',
+  58: 'ipv6-icmp',
+  59: 'ipv6-nonxt',
+  60: 'ipv6-opts',
+  73: 'rspf',
+  81: 'vmtp',
+  88: 'eigrp',
+  89: 'ospf',
+  93: 'ax.25',
+  94: 'ipip',
+  97: 'etherip',
+  98: 'encap',
+  103: 'pim',
+  108: 'ipcomp',
+  112: 'vrrp',
+  115: 'l2tp',
+  124: 'isis',
+  132: 'sctp',
+  133: 'fc',
+  135: 'mobility-header',
+  136: 'udplite',
+  137: 'mpls-in-ip',
+  138: 'manet',
+  139: 'hip',
+  140: 'shim6',
+  141: 'wesp',
+  142: 'rohc',
+  143: 'ethernet',
   262: 'mptcp',
 };
 
-const XFRM_PROTO_NAMES: Record<number, string> = { 50: 'esp', 51: 'ah', 108: 'comp', 43: 'route2', 60: 'hao', 255: 'ipsec-any' };
-const MODE_NAMES: Record<number, string> = { 0: 'transport', 1: 'tunnel', 2: 'ro', 3: 'in_trigger', 4: 'beet', 5: 'iptfs' };
+const XFRM_PROTO_NAMES: Record<number, string> = {
+  50: 'esp',
+  51: 'ah',
+  108: 'comp',
+  43: 'route2',
+  60: 'hao',
+  255: 'ipsec-any',
+};
+const MODE_NAMES: Record<number, string> = {
+  0: 'transport',
+  1: 'tunnel',
+  2: 'ro',
+  3: 'in_trigger',
+  4: 'beet',
+  5: 'iptfs',
+};
 
 /** rt_addr_n2a(): address text in the given family ("???" for families iproute2 does not print). */
 export function addrText(family: number, addr: string): string {
@@ -121,7 +181,16 @@ class Printer {
   }
 
   /** xfrm_id_info_print() */
-  idInfo(saddr: string, id: { daddr: string; spi: number; proto: number }, mode: number, reqid: number, family: number, forceSpi: boolean, prefix: string, title: string): void {
+  idInfo(
+    saddr: string,
+    id: { daddr: string; spi: number; proto: number },
+    mode: number,
+    reqid: number,
+    family: number,
+    forceSpi: boolean,
+    prefix: string,
+    title: string,
+  ): void {
     this.w(title);
     this.w(`src ${addrText(family, saddr)} dst ${addrText(family, id.daddr)}\n`);
     this.w(`${prefix}\t`);
@@ -157,7 +226,10 @@ class Printer {
       case 135:
         if (sel.sportMask) this.w(`type ${sel.sport} `);
         // iproute2 prints the raw (network order) field here
-        if (sel.dportMask && this.s > 0) this.w(`(dport) 0x${(((sel.dport & 0xff) << 8) | (sel.dport >> 8)).toString(16).padStart(4, '0')} `);
+        if (sel.dportMask && this.s > 0)
+          this.w(
+            `(dport) 0x${(((sel.dport & 0xff) << 8) | (sel.dport >> 8)).toString(16).padStart(4, '0')} `,
+          );
         break;
       default:
         if (sel.sportMask) this.w(`sport ${sel.sport} `);
@@ -172,10 +244,18 @@ class Printer {
     const lim = (v: bigint) => (v === XFRM_INF ? '(INF)' : v.toString());
     if (cfg) {
       this.w(`${prefix}lifetime config:\n`);
-      this.w(`${prefix}  limit: soft ${lim(cfg.softByteLimit)}(bytes), hard ${lim(cfg.hardByteLimit)}(bytes)\n`);
-      this.w(`${prefix}  limit: soft ${lim(cfg.softPacketLimit)}(packets), hard ${lim(cfg.hardPacketLimit)}(packets)\n`);
-      this.w(`${prefix}  expire add: soft ${cfg.softAddExpiresSeconds}(sec), hard ${cfg.hardAddExpiresSeconds}(sec)\n`);
-      this.w(`${prefix}  expire use: soft ${cfg.softUseExpiresSeconds}(sec), hard ${cfg.hardUseExpiresSeconds}(sec)\n`);
+      this.w(
+        `${prefix}  limit: soft ${lim(cfg.softByteLimit)}(bytes), hard ${lim(cfg.hardByteLimit)}(bytes)\n`,
+      );
+      this.w(
+        `${prefix}  limit: soft ${lim(cfg.softPacketLimit)}(packets), hard ${lim(cfg.hardPacketLimit)}(packets)\n`,
+      );
+      this.w(
+        `${prefix}  expire add: soft ${cfg.softAddExpiresSeconds}(sec), hard ${cfg.hardAddExpiresSeconds}(sec)\n`,
+      );
+      this.w(
+        `${prefix}  expire use: soft ${cfg.softUseExpiresSeconds}(sec), hard ${cfg.hardUseExpiresSeconds}(sec)\n`,
+      );
     }
     if (cur) {
       this.w(`${prefix}lifetime current:\n`);
@@ -194,7 +274,7 @@ class Printer {
     this.w(`${prefix}${type} ${a.name} `);
     if (this.o.nokeys) {
       this.w('<<Keys hidden>>');
-    } else {
+    } else if (a.keyLen) {
       const keylen = Math.floor(a.keyLen / 8);
       this.w(`0x${Buffer.from(a.key.subarray(0, keylen)).toString('hex')}`);
       if (this.s > 0) this.w(` (${a.keyLen} bits)`);
@@ -220,7 +300,9 @@ class Printer {
         this.w('\n');
       }
       if (this.s > 0) {
-        this.w(`${prefix}\tenc-mask ${hex8(t.ealgos)} auth-mask ${hex8(t.aalgos)} comp-mask ${hex8(t.calgos)}\n`);
+        this.w(
+          `${prefix}\tenc-mask ${hex8(t.ealgos)} auth-mask ${hex8(t.aalgos)} comp-mask ${hex8(t.calgos)}\n`,
+        );
       }
     }
   }
@@ -229,14 +311,15 @@ class Printer {
   xfrma(attrs: Attr[], family: number, prefix: string, dir: boolean): void {
     const a = <T>(n: string) => getAttr<T>(attrs, n);
     const mark = a<XfrmMark>('MARK');
-    if (mark) this.w(`\tmark ${altHex(mark.v)}/${altHex(mark.m)} \n`);
+    if (mark) this.w(`\tmark ${altHex(mark.v)}/${altHex(mark.m)} `);
     const setMark = a<number>('SET_MARK');
     if (setMark !== undefined) {
-      this.w(`${prefix}output-mark 0x${hex(setMark)}`);
+      if (!mark) this.w(prefix);
+      this.w(`output-mark 0x${hex(setMark)}`);
       const m = a<number>('SET_MARK_MASK');
       if (m !== undefined) this.w(`/0x${hex(m)}`);
-      this.w('\n');
     }
+    if (mark || setMark !== undefined) this.w('\n');
     const auth = a<XfrmAlgo>('ALG_AUTH');
     const trunc = a<XfrmAlgoAuth>('ALG_AUTH_TRUNC');
     if (auth && !trunc) this.algo('auth', auth, prefix, true);
@@ -267,12 +350,16 @@ class Printer {
     if (lastused !== undefined) this.w(`${prefix}lastused ${this.time(lastused)}\n`);
     const replay = a<XfrmReplayState>('REPLAY_VAL');
     if (replay) {
-      this.w(`${prefix}anti-replay context: seq 0x${hex(replay.seq)}, oseq 0x${hex(replay.oseq)}, bitmap 0x${hex8(replay.bitmap)}\n`);
+      this.w(
+        `${prefix}anti-replay context: seq 0x${hex(replay.seq)}, oseq 0x${hex(replay.oseq)}, bitmap 0x${hex8(replay.bitmap)}\n`,
+      );
     }
     const esn = a<XfrmReplayStateEsn>('REPLAY_ESN_VAL');
     if (esn) {
       this.w(`${prefix}anti-replay esn context:\n`);
-      this.w(`${prefix} seq-hi 0x${hex(esn.seqHi)}, seq 0x${hex(esn.seq)}, oseq-hi 0x${hex(esn.oseqHi)}, oseq 0x${hex(esn.oseq)}\n`);
+      this.w(
+        `${prefix} seq-hi 0x${hex(esn.seqHi)}, seq 0x${hex(esn.seq)}, oseq-hi 0x${hex(esn.oseqHi)}, oseq 0x${hex(esn.oseq)}\n`,
+      );
       this.w(`${prefix} replay_window ${esn.replayWindow >>> 0}, bitmap-length ${esn.bmpLen >>> 0}`);
       const bmp = esn.bmp ?? [];
       for (let i = esn.bmpLen, j = 0; i; i--) {
@@ -316,7 +403,13 @@ class Printer {
       this.w('flag ');
       this.w(
         flagList(x.flags, [
-          [1, 'noecn'], [2, 'decap-dscp'], [4, 'nopmtudisc'], [8, 'wildrecv'], [16, 'icmp'], [32, 'af-unspec'], [64, 'align4'],
+          [1, 'noecn'],
+          [2, 'decap-dscp'],
+          [4, 'nopmtudisc'],
+          [8, 'wildrecv'],
+          [16, 'icmp'],
+          [32, 'af-unspec'],
+          [64, 'align4'],
           [128, 'esn'],
         ]),
       );
@@ -324,7 +417,12 @@ class Printer {
     const extra = getAttr<number>(attrs, 'SA_EXTRA_FLAGS');
     if (this.s > 0 && extra !== undefined) {
       this.w('extra_flag ');
-      this.w(flagList(extra, [[1, 'dont-encap-dscp'], [2, 'oseq-may-wrap']]));
+      this.w(
+        flagList(extra, [
+          [1, 'dont-encap-dscp'],
+          [2, 'oseq-may-wrap'],
+        ]),
+      );
     }
     if (this.s > 0) this.w(` (0x${mask8(x.flags)})`);
     this.w('\n');
@@ -362,7 +460,12 @@ class Printer {
     if (this.s > 0) this.w(`share ${shareName(p.share)} `);
     if (this.s > 0 || p.flags) {
       this.w('flag ');
-      this.w(flagList(p.flags, [[1, 'localok'], [2, 'icmp']]));
+      this.w(
+        flagList(p.flags, [
+          [1, 'localok'],
+          [2, 'icmp'],
+        ]),
+      );
     }
     if (this.s > 0) this.w(` (0x${mask8(p.flags)})`);
     this.w('\n');
@@ -384,8 +487,19 @@ function ctxText(c: XfrmUserSecCtx): string {
 function selectorIsZero(s: XfrmSelector): boolean {
   const zeroAddr = (x: string) => addressBytes(x).every((v) => v === 0);
   return (
-    zeroAddr(s.saddr) && zeroAddr(s.daddr) && !s.dport && !s.dportMask && !s.sport && !s.sportMask && !s.family &&
-    !s.prefixlenD && !s.prefixlenS && !s.proto && !s.ifindex && !s.user && !(s.pad ?? []).some((v) => v !== 0)
+    zeroAddr(s.saddr) &&
+    zeroAddr(s.daddr) &&
+    !s.dport &&
+    !s.dportMask &&
+    !s.sport &&
+    !s.sportMask &&
+    !s.family &&
+    !s.prefixlenD &&
+    !s.prefixlenS &&
+    !s.proto &&
+    !s.ifindex &&
+    !s.user &&
+    !(s.pad ?? []).some((v) => v !== 0)
   );
 }
 
@@ -444,10 +558,14 @@ export function printSadInfo(m: XfrmMessage, o: XfrmPrintOptions): string {
 /** print_spdinfo() (`ip xfrm policy count`) */
 export function printSpdInfo(m: XfrmMessage, o: XfrmPrintOptions): string {
   let s = '\t SPD';
-  const si = getAttr<{ incnt: number; outcnt: number; fwdcnt: number; inscnt: number; outscnt: number; fwdscnt: number }>(
-    m.attrs,
-    'SPD_INFO',
-  );
+  const si = getAttr<{
+    incnt: number;
+    outcnt: number;
+    fwdcnt: number;
+    inscnt: number;
+    outscnt: number;
+    fwdscnt: number;
+  }>(m.attrs, 'SPD_INFO');
   if (si) {
     s += ` IN  ${si.incnt | 0} OUT ${si.outcnt | 0} FWD ${si.fwdcnt | 0}`;
     if (o.stats) s += ` (Sock: IN ${si.inscnt | 0} OUT ${si.outscnt | 0} FWD ${si.fwdscnt | 0})`;
@@ -537,13 +655,22 @@ function printAcquire(m: XfrmMessage, o: XfrmPrintOptions): string {
   return p.out;
 }
 
-function usersaText(id: { daddr: string; spi: number; family: number; proto: number }, reqid: number, o?: XfrmPrintOptions): string {
+function usersaText(
+  id: { daddr: string; spi: number; family: number; proto: number },
+  reqid: number,
+  o?: XfrmPrintOptions,
+): string {
   const proto = (o?.protoName ?? ((n: number) => PROTOCOLS[n]))(id.proto) ?? String(id.proto);
   return `dst ${addrText(id.family, id.daddr)}  reqid 0x${hex(reqid)} protocol ${proto}  SPI 0x${hex(id.spi)}`;
 }
 
 function printAe(m: XfrmMessage): string {
-  const id = m.body as { saId: { daddr: string; spi: number; family: number; proto: number }; saddr: string; flags: number; reqid: number };
+  const id = m.body as {
+    saId: { daddr: string; spi: number; family: number; proto: number };
+    saddr: string;
+    flags: number;
+    reqid: number;
+  };
   let s = `Async event  (0x${hex(id.flags)}) `;
   if (id.flags & 16) s += ' replay update ';
   if (id.flags & 32) s += ' timer expired ';
@@ -592,8 +719,8 @@ function addrMatch(a: string, b: string, bits: number): boolean {
 
 /** xfrm_state_filter_match() */
 export function stateMatches(x: XfrmUsersaInfo, f: XfrmListFilter): boolean {
-  if (f.saddr && f.saddr.bitlen && !addrMatch(x.saddr, f.saddr.addr, f.saddr.bitlen)) return false;
-  if (f.daddr && f.daddr.bitlen && !addrMatch(x.id.daddr, f.daddr.addr, f.daddr.bitlen)) return false;
+  if (f.saddr?.bitlen && !addrMatch(x.saddr, f.saddr.addr, f.saddr.bitlen)) return false;
+  if (f.daddr?.bitlen && !addrMatch(x.id.daddr, f.daddr.addr, f.daddr.bitlen)) return false;
   if (f.proto !== undefined && x.id.proto !== f.proto) return false;
   if (f.spi !== undefined && x.id.spi >>> 0 !== f.spi >>> 0) return false;
   if (f.mode !== undefined && x.mode !== f.mode) return false;
@@ -605,7 +732,7 @@ export function stateMatches(x: XfrmUsersaInfo, f: XfrmListFilter): boolean {
 /** xfrm_policy_filter_match(); `ptype` from XFRMA_POLICY_TYPE (main when absent) */
 export function policyMatches(p: XfrmUserpolicyInfo, ptype: number, f: XfrmListFilter): boolean {
   const sel = f.sel;
-  if (sel && sel.family && sel.family !== p.sel.family) return false;
+  if (sel?.family && sel.family !== p.sel.family) return false;
   if (f.dir !== undefined && p.dir !== f.dir) return false;
   if (f.ptype !== undefined && ptype !== f.ptype) return false;
   if (sel) {

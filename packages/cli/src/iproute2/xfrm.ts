@@ -187,7 +187,7 @@ function parseId(
     } else if (k === 'proto') {
       const v = a.next(k);
       const n = XFRM_PROTOS[v];
-      if (n === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "XFRM-PROTO" is invalid`);
+      if (n === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: XFRM-PROTO value is invalid`);
       out.proto = n;
     } else if (k === 'spi') {
       out.spi = u32(a.next(k), '"SPI"');
@@ -230,7 +230,7 @@ function parseSelector(a: Args, ctx: Ctx, sel: XfrmSelector): void {
     } else if (k === 'proto') {
       const v = a.next(k);
       const n = UP_PROTOS[v] ?? (/^\d+$/.test(v) ? u8(v, '"PROTO"') : undefined);
-      if (n === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "PROTO" is invalid`);
+      if (n === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: PROTO value is invalid`);
       sel.proto = n;
     } else if (k === 'sport' || k === 'dport') {
       const port = u16(a.next(k), `"${k.toUpperCase()}"`);
@@ -285,7 +285,7 @@ function parseLimit(a: Args, lft: XfrmLifetimeCfg): void {
     'packet-hard': 'hardPacketLimit',
   };
   const f = map[k];
-  if (!f) throw new IpArgError(`Error: argument "${k}" is wrong: "LIMIT" is invalid`);
+  if (!f) throw new IpArgError(`Error: argument "${k}" is wrong: LIMIT value is invalid`);
   lft[f] = u64(v, `"${k}"`);
 }
 
@@ -316,7 +316,7 @@ function parseStateFlags(a: Args): number {
   let k: string | undefined = first;
   for (;;) {
     const f = names[k];
-    if (f === undefined) throw new IpArgError(`Error: argument "${k}" is wrong: "FLAG" is invalid`);
+    if (f === undefined) throw new IpArgError(`Error: argument "${k}" is wrong: FLAG value is invalid`);
     flags |= f;
     const nx = a.peekNext();
     if (nx === undefined || names[nx] === undefined) break;
@@ -378,7 +378,7 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
     if (k === 'mode') {
       const v = a.next(k);
       const m = MODES[v];
-      if (m === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "MODE" is invalid`);
+      if (m === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: MODE value is invalid`);
       info.mode = m;
     } else if (k === 'mark') mark = parseMark(a);
     else if (k === 'reqid') info.reqid = u32(a.next(k), '"REQID"');
@@ -408,7 +408,7 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
     } else if (k === 'encap') {
       const t = a.next(k);
       const et = ENCAP_TYPES[t];
-      if (et === undefined) throw new IpArgError(`Error: argument "${t}" is wrong: "ENCAP-TYPE" is invalid`);
+      if (et === undefined) throw new IpArgError(`Error: argument "${t}" is wrong: ENCAP-TYPE value is invalid`);
       const sport = u16(a.next(k), '"encap" sport');
       const dport = u16(a.next(k), '"encap" dport');
       const oa = parsePrefix(a.next(k), '"encap" oa').addr;
@@ -449,7 +449,7 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
       const d = a.next(k);
       if (d === 'in') saDir = 1;
       else if (d === 'out') saDir = 2;
-      else throw new IpArgError(`Error: argument "${d}" is wrong: "DIR" is invalid`);
+      else throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
     } else if (ALGO_TYPES[k]) {
       const name = ALGO_TYPES[k]!;
       if (algos.has(name)) throw new IpArgError(`Error: duplicate "ALGO-TYPE": "${k}" is the second`);
@@ -559,7 +559,7 @@ function stateAllocspi(a: Args, ctx: Ctx): XfrmRequestPlan {
     if (k === 'mode') {
       const v = a.next(k);
       const m = MODES[v];
-      if (m === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "MODE" is invalid`);
+      if (m === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: MODE value is invalid`);
       info.mode = m;
     } else if (k === 'mark') mark = parseMark(a);
     else if (k === 'reqid') info.reqid = u32(a.next(k), '"REQID"');
@@ -637,11 +637,13 @@ function stateListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpPl
       const v = a.next(k);
       filter.mode = MODES[v];
       if (filter.mode === undefined)
-        throw new IpArgError(`Error: argument "${v}" is wrong: "MODE" is invalid`);
+        throw new IpArgError(`Error: argument "${v}" is wrong: MODE value is invalid`);
     } else if (k === 'reqid') filter.reqid = u32(a.next(k), '"REQID"');
     else if (k === 'flag') filter.stateFlags = parseStateFlags(a);
     else {
+      const before = a.i;
       const id = parseId(a, ctx, true);
+      if (a.i === before) throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
       if (id.src) filter.saddr = id.src;
       if (id.dst) filter.daddr = id.dst;
       if (id.proto) filter.proto = id.proto;
@@ -695,7 +697,7 @@ function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
     const k = a.cur!;
     if (k === 'dir') {
       const d = a.next(k);
-      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: "DIR" is invalid`);
+      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
       info.dir = DIRS[d]!;
     } else if (k === 'ctx') {
       const c = Buffer.from(`${a.next(k)}\0`, 'latin1');
@@ -716,12 +718,12 @@ function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
       const v = a.next(k);
       if (v === 'main') ptype = 0;
       else if (v === 'sub') ptype = 1;
-      else throw new IpArgError(`Error: argument "${v}" is wrong: "PTYPE" is invalid`);
+      else throw new IpArgError(`Error: argument "${v}" is wrong: PTYPE value is invalid`);
     } else if (k === 'action') {
       const v = a.next(k);
       if (v === 'allow') info.action = 0;
       else if (v === 'block') info.action = 1;
-      else throw new IpArgError(`Error: argument "${v}" is wrong: "ACTION" is invalid`);
+      else throw new IpArgError(`Error: argument "${v}" is wrong: ACTION value is invalid`);
     } else if (k === 'priority') info.priority = u32(a.next(k), '"PRIORITY"');
     else if (k === 'flag') {
       const v = a.next(k);
@@ -750,14 +752,14 @@ function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
         if (tk === 'mode') {
           const v = a.next(tk);
           const m = MODES[v];
-          if (m === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "MODE" is invalid`);
+          if (m === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: MODE value is invalid`);
           t.mode = m;
         } else if (tk === 'reqid') t.reqid = u32(a.next(tk), '"REQID"');
         else if (tk === 'level') {
           const v = a.next(tk);
           if (v === 'required') t.optional = 0;
           else if (v === 'use') t.optional = 1;
-          else throw new IpArgError(`Error: argument "${v}" is wrong: "LEVEL" is invalid`);
+          else throw new IpArgError(`Error: argument "${v}" is wrong: LEVEL value is invalid`);
         } else break;
         a.advance();
       }
@@ -805,7 +807,7 @@ function policyGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
     const k = a.cur!;
     if (k === 'dir') {
       const d = a.next(k);
-      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: "DIR" is invalid`);
+      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
       body.dir = DIRS[d]!;
     } else if (k === 'ctx') {
       const c = Buffer.from(`${a.next(k)}\0`, 'latin1');
@@ -825,7 +827,7 @@ function policyGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
     else if (k === 'ptype') {
       const v = a.next(k);
       ptype = v === 'main' ? 0 : v === 'sub' ? 1 : -1;
-      if (ptype < 0) throw new IpArgError(`Error: argument "${v}" is wrong: "PTYPE" is invalid`);
+      if (ptype < 0) throw new IpArgError(`Error: argument "${v}" is wrong: PTYPE value is invalid`);
     } else if (k === 'if_id') ifId = u32(a.next(k), '"IF_ID"');
     else {
       if (haveSel) throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
@@ -863,7 +865,7 @@ function policyListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpP
     const k = a.cur!;
     if (k === 'dir') {
       const d = a.next(k);
-      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: "DIR" is invalid`);
+      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
       filter.dir = DIRS[d];
     } else if (k === 'index') filter.index = u32(a.next(k), '"INDEX"');
     else if (k === 'ptype') filter.ptype = a.next(k) === 'sub' ? 1 : 0;
@@ -896,7 +898,7 @@ function policyFlush(a: Args): XfrmRequestPlan {
     if (k === 'ptype') {
       const v = a.next(k);
       const t = v === 'main' ? 0 : v === 'sub' ? 1 : -1;
-      if (t < 0) throw new IpArgError(`Error: argument "${v}" is wrong: "PTYPE" is invalid`);
+      if (t < 0) throw new IpArgError(`Error: argument "${v}" is wrong: PTYPE value is invalid`);
       attrs.push({ name: 'POLICY_TYPE', value: { type: t, reserved1: 0, reserved2: 0 } });
     } else throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
     a.advance();
@@ -918,9 +920,9 @@ function policySetDefault(a: Args): XfrmRequestPlan {
     const k = a.cur!;
     const v = a.next(k);
     const act = v === 'block' ? 1 : v === 'accept' ? 2 : 0;
-    if (!act) throw new IpArgError(`Error: argument "${v}" is wrong: "ACTION" is invalid`);
+    if (!act) throw new IpArgError(`Error: argument "${v}" is wrong: ACTION value is invalid`);
     if (k === 'in' || k === 'fwd' || k === 'out') body[k] = act;
-    else throw new IpArgError(`Error: argument "${k}" is wrong: "DIR" is invalid`);
+    else throw new IpArgError(`Error: argument "${k}" is wrong: DIR value is invalid`);
     a.advance();
   }
   return {
@@ -981,7 +983,7 @@ export function parseIpXfrm(argv: string[], opts: IpXfrmOptions): IpXfrmPlan {
       if (a.cur === 'proto') {
         const v = a.next('proto');
         const p = XFRM_PROTOS[v];
-        if (p === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: "XFRM-PROTO" is invalid`);
+        if (p === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: XFRM-PROTO value is invalid`);
         proto = p;
       }
       return {
