@@ -294,7 +294,9 @@ export class Sad {
       s1: v4 ? 0 : s[1],
       s2: v4 ? 0 : s[2],
       s3: v4 ? 0 : s[3],
-      markV: (mk.v & mk.m) | 0,
+      // xfrm_mark_get() copies the attribute as is (it only returns v & m): an SA whose v has bits
+      // outside m is stored that way and can never match a lookup (observed on 6.18)
+      markV: mk.v | 0,
       markM: mk.m | 0,
       reqid,
       mode,
@@ -332,7 +334,7 @@ export class Sad {
     }
     if (s.mark !== undefined) {
       const mk = markOf(s.mark);
-      s.mark = { v: (mk.v & mk.m) >>> 0, m: mk.m };
+      s.mark = { v: mk.v >>> 0, m: mk.m };
     }
     // legacy replay: window capped to 32 when stored (xfrm-uapi.md §5.2)
     if (s.replayEsn === undefined && info.replayWindow > 32) info.replayWindow = 32;
@@ -585,10 +587,12 @@ export class Sad {
 
   /** The SA that collides with `e` for NEWSA/UPDSA (`__xfrm_state_locate`). */
   private locate(e: SadEntry): SadEntry | undefined {
-    if (isSpiProto(e.proto)) return this.lookupSpi(e.family, e.d0, e.d1, e.d2, e.d3, e.spi, e.proto, e.markV);
+    // the lookup key is v & m (xfrm_state_add), compared against the stored (unmasked) values
+    if (isSpiProto(e.proto))
+      return this.lookupSpi(e.family, e.d0, e.d1, e.d2, e.d3, e.spi, e.proto, e.markV & e.markM);
     const list = this.byAddr.get(e.addrKey);
     if (list === undefined) return undefined;
-    for (const x of list) if ((e.markV & x.markM) === x.markV) return x;
+    for (const x of list) if ((e.markV & e.markM & x.markM) === x.markV) return x;
     return undefined;
   }
 
@@ -643,7 +647,7 @@ export class Sad {
     if (isSpiProto(e.proto)) {
       const seq = s.info.seq >>> 0;
       if (seq !== 0) {
-        x1 = this.findAcqBySeq(seq, e.markV);
+        x1 = this.findAcqBySeq(seq, e.markV & e.markM);
         if (x1 !== undefined && (x1.proto !== e.proto || !sameDaddr(x1, e))) x1 = undefined;
       }
       if (x1 === undefined) {
@@ -655,7 +659,7 @@ export class Sad {
           e.proto,
           [e.d0, e.d1, e.d2, e.d3],
           [e.s0, e.s1, e.s2, e.s3],
-          e.markV,
+          e.markV & e.markM,
         );
       }
     }
@@ -793,7 +797,7 @@ export class Sad {
         flags: 0,
       },
     };
-    if (mark.v !== 0 || mark.m !== 0) state.mark = { v: (mark.v & mark.m) >>> 0, m: mark.m };
+    if (mark.v !== 0 || mark.m !== 0) state.mark = { v: mark.v >>> 0, m: mark.m };
     if (ifId !== 0) state.ifId = ifId;
     const e = this.makeEntry(state, 'acquire');
     this.insert(e);
@@ -844,7 +848,18 @@ export class Sad {
     }
     if (x === undefined) x = this.findAcqCore(family, mode, reqid, ifId, proto, d, s, mark);
     if (x === undefined)
-      x = this.createLarval(family, mode, reqid, ifId, proto, info.id.daddr, info.saddr, mk, undefined, false);
+      x = this.createLarval(
+        family,
+        mode,
+        reqid,
+        ifId,
+        proto,
+        info.id.daddr,
+        info.saddr,
+        mk,
+        undefined,
+        false,
+      );
     if (x.kmState === 'dead') throw new XfrmError('ENOENT', 'Target ACQUIRE is in DEAD state');
     if (x.spi !== 0) return x;
     // u32 arithmetic like the kernel: the full range 0..0xffffffff wraps to 0 tries

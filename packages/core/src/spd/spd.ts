@@ -9,10 +9,10 @@
  * - index generation `gen | dir`, gen += 8, 0 → 8, collisions skipped, a free user index is kept;
  * - lookup: SUB type first, then MAIN; default policy per direction when nothing matches.
  *
- * Lookup structure, per (type, dir, family): an exact hash for host/host selectors and a Patricia trie
- * over destination prefixes whose nodes hold candidates sorted by (class, priority, age); a node
- * with many candidates gets a second trie over source prefixes. A lookup walks one trie path,
- * evaluating each candidate list only while it can still beat the best match so far.
+ * Lookup structure, per (type, dir, family): tuple-space search (`tuple-index.ts`): one hash table per
+ * destination prefix length keyed by the masked destination, bins sorted by (class, priority, age)
+ * and split by source prefix length when large. A lookup probes one table per present prefix length,
+ * skipping tables whose best rank cannot beat the match so far; cost is flat in the number of policies.
  */
 
 import type { Clock } from '../lifetime/clock.ts';
@@ -33,7 +33,6 @@ import {
   XFRM_USERPOLICY,
 } from '../types/xfrm.ts';
 import { addressWords } from './address-words.ts';
-import { bitAt, PrefixTrie, type TrieNode } from './prefix-trie.ts';
 import {
   type CompiledFlow,
   type CompiledSelector,
@@ -41,13 +40,11 @@ import {
   compileFlow,
   compileSelector,
   type Flow,
-  selectorMatchesFlow,
 } from './selector.ts';
+import { TupleIndex } from './tuple-index.ts';
 
 export const XFRM_MAX_DEPTH = 6;
 export const XFRM_POLICY_HASHMAX = 1_048_576;
-/** candidates per destination node before a source-prefix trie is built. */
-const SMALL_BUCKET = 8;
 
 export type PolicyDirName = 'in' | 'out' | 'fwd';
 export type DefaultAction = 'accept' | 'block';
@@ -250,285 +247,10 @@ export function policyBefore(a: SpdEntry, b: SpdEntry): boolean {
 
 // ------------------------------------------------------------------ per (type, dir, family) index
 
-interface ExactSlot {
-  d0: number;
-  d1: number;
-  d2: number;
-  d3: number;
-  s0: number;
-  s1: number;
-  s2: number;
-  s3: number;
-  list: SpdEntry[];
-}
-
-/** Candidates sharing one destination prefix. */
-class Bucket {
-  small: SpdEntry[] | undefined = [];
-  strie: PrefixTrie<SpdEntry[]> | undefined = undefined;
-  count = 0;
-  constructor(private readonly bits: 32 | 128) {}
-
-  add(e: SpdEntry): void {
-    this.count++;
-    if (this.small !== undefined) {
-      insertSorted(this.small, e);
-      if (this.small.length > SMALL_BUCKET) {
-        const t = new PrefixTrie<SpdEntry[]>(this.bits);
-        for (const x of this.small)
-          insertSorted(
-            t.getOrCreate(sWords(x), x.sel.prefixlenS, () => []),
-            x,
-          );
-        this.strie = t;
-        this.small = undefined;
-      }
-      return;
-    }
-    insertSorted(
-      this.strie!.getOrCreate(sWords(e), e.sel.prefixlenS, () => []),
-      e,
-    );
-  }
-
-  remove(e: SpdEntry): void {
-    if (this.small !== undefined) {
-      const i = this.small.indexOf(e);
-      if (i >= 0) {
-        this.small.splice(i, 1);
-        this.count--;
-      }
-      return;
-    }
-    const t = this.strie!;
-    const k = sWords(e);
-    const list = t.get(k, e.sel.prefixlenS);
-    if (list === undefined) return;
-    const i = list.indexOf(e);
-    if (i < 0) return;
-    list.splice(i, 1);
-    this.count--;
-    if (list.length === 0) t.delete(k, e.sel.prefixlenS);
-    if (this.count <= SMALL_BUCKET / 2) {
-      const all: SpdEntry[] = [];
-      for (const l of t.values()) for (const x of l) insertSorted(all, x);
-      this.small = all;
-      this.strie = undefined;
-    }
-  }
-}
-
-function sWords(e: SpdEntry): number[] {
-  return [e.sel.sv0, e.sel.sv1, e.sel.sv2, e.sel.sv3];
-}
-
-function dWords(e: SpdEntry): number[] {
-  return [e.sel.dv0, e.sel.dv1, e.sel.dv2, e.sel.dv3];
-}
-
-function insertSorted(list: SpdEntry[], e: SpdEntry): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (policyBefore(list[mid]!, e)) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo === list.length) list.push(e);
-  else list.splice(lo, 0, e);
-}
-
-function exactHash(
-  f: number,
-  d0: number,
-  d1: number,
-  d2: number,
-  d3: number,
-  s0: number,
-  s1: number,
-  s2: number,
-  s3: number,
-) {
-  let h = f === AF_INET ? d0 : d0 ^ Math.imul(d1, 0x27d4eb2d) ^ Math.imul(d2, 0x165667b1) ^ d3;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  const s = f === AF_INET ? s0 : s0 ^ Math.imul(s1, 0x27d4eb2d) ^ Math.imul(s2, 0x165667b1) ^ s3;
-  h ^= Math.imul(s ^ (s >>> 15), 0xc2b2ae35);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0x9e3779b1);
-  return h ^ (h >>> 16);
-}
-
-/** Does `e` (whose selector family equals the flow family) match the flow? */
-function entryMatches(e: SpdEntry, f: CompiledFlow): boolean {
-  return e.ifId === f.ifId && (f.mark & e.markM) === e.markV && selectorMatchesFlow(e.sel, f);
-}
-
-/** First entry of a sorted list that matches and beats `best`. */
-function scanList(list: SpdEntry[], f: CompiledFlow, best: SpdEntry | undefined): SpdEntry | undefined {
-  for (let i = 0; i < list.length; i++) {
-    const e = list[i]!;
-    if (best !== undefined && !policyBefore(e, best)) return best;
-    if (entryMatches(e, f)) return e;
-  }
-  return best;
-}
-
-class PolicyIndex {
-  private exact: (ExactSlot[] | undefined)[] = new Array(64).fill(undefined);
-  private exactMask = 63;
-  private exactSlots = 0;
-  readonly dtrie: PrefixTrie<Bucket>;
-  count = 0;
-
+/** One chain's lookup index (tuple-space search, see `tuple-index.ts`). */
+class PolicyIndex extends TupleIndex<SpdEntry> {
   constructor(readonly family: number) {
-    this.dtrie = new PrefixTrie<Bucket>(family === AF_INET ? 32 : 128);
-  }
-
-  private slotFor(e: SpdEntry, create: boolean): ExactSlot | undefined {
-    const c = e.sel;
-    const h = exactHash(this.family, c.dv0, c.dv1, c.dv2, c.dv3, c.sv0, c.sv1, c.sv2, c.sv3) & this.exactMask;
-    let b = this.exact[h];
-    if (b !== undefined) {
-      for (const s of b) {
-        if (
-          s.d0 === c.dv0 &&
-          s.d1 === c.dv1 &&
-          s.d2 === c.dv2 &&
-          s.d3 === c.dv3 &&
-          s.s0 === c.sv0 &&
-          s.s1 === c.sv1 &&
-          s.s2 === c.sv2 &&
-          s.s3 === c.sv3
-        )
-          return s;
-      }
-    }
-    if (!create) return undefined;
-    if (this.exactSlots + 1 > this.exact.length) {
-      this.growExact();
-      return this.slotFor(e, true);
-    }
-    const slot: ExactSlot = {
-      d0: c.dv0,
-      d1: c.dv1,
-      d2: c.dv2,
-      d3: c.dv3,
-      s0: c.sv0,
-      s1: c.sv1,
-      s2: c.sv2,
-      s3: c.sv3,
-      list: [],
-    };
-    if (b === undefined) {
-      b = [];
-      this.exact[h] = b;
-    }
-    b.push(slot);
-    this.exactSlots++;
-    return slot;
-  }
-
-  private growExact(): void {
-    const old = this.exact;
-    const size = old.length * 2;
-    this.exact = new Array(size).fill(undefined);
-    this.exactMask = size - 1;
-    for (const b of old) {
-      if (b === undefined) continue;
-      for (const s of b) {
-        const h = exactHash(this.family, s.d0, s.d1, s.d2, s.d3, s.s0, s.s1, s.s2, s.s3) & this.exactMask;
-        let nb = this.exact[h];
-        if (nb === undefined) {
-          nb = [];
-          this.exact[h] = nb;
-        }
-        nb.push(s);
-      }
-    }
-  }
-
-  add(e: SpdEntry): void {
-    this.count++;
-    if (e.exact) {
-      insertSorted(this.slotFor(e, true)!.list, e);
-      return;
-    }
-    this.dtrie
-      .getOrCreate(dWords(e), e.sel.prefixlenD, () => new Bucket(this.family === AF_INET ? 32 : 128))
-      .add(e);
-  }
-
-  remove(e: SpdEntry): void {
-    this.count--;
-    if (e.exact) {
-      const slot = this.slotFor(e, false);
-      if (slot === undefined) return;
-      const i = slot.list.indexOf(e);
-      if (i >= 0) slot.list.splice(i, 1);
-      if (slot.list.length === 0) {
-        const c = e.sel;
-        const h =
-          exactHash(this.family, c.dv0, c.dv1, c.dv2, c.dv3, c.sv0, c.sv1, c.sv2, c.sv3) & this.exactMask;
-        const b = this.exact[h]!;
-        b.splice(b.indexOf(slot), 1);
-        if (b.length === 0) this.exact[h] = undefined;
-        this.exactSlots--;
-      }
-      return;
-    }
-    const k = dWords(e);
-    const bucket = this.dtrie.get(k, e.sel.prefixlenD);
-    if (bucket === undefined) return;
-    bucket.remove(e);
-    if (bucket.count === 0) this.dtrie.delete(k, e.sel.prefixlenD);
-  }
-
-  lookup(f: CompiledFlow): SpdEntry | undefined {
-    let best: SpdEntry | undefined;
-    if (this.exactSlots > 0) {
-      const b =
-        this.exact[exactHash(this.family, f.d0, f.d1, f.d2, f.d3, f.s0, f.s1, f.s2, f.s3) & this.exactMask];
-      if (b !== undefined) {
-        for (let i = 0; i < b.length; i++) {
-          const s = b[i]!;
-          if (
-            s.d0 === f.d0 &&
-            s.s0 === f.s0 &&
-            s.d1 === f.d1 &&
-            s.d2 === f.d2 &&
-            s.d3 === f.d3 &&
-            s.s1 === f.s1 &&
-            s.s2 === f.s2 &&
-            s.s3 === f.s3
-          ) {
-            best = scanList(s.list, f, undefined);
-            break;
-          }
-        }
-      }
-      // a packet-offload match in the exact hash wins without consulting the inexact bins
-      if (best !== undefined && best.cls === 0) return best;
-    }
-    const maxBits = this.family === AF_INET ? 32 : 128;
-    let n: TrieNode<Bucket> | undefined = this.dtrie.root;
-    while (n?.contains(f.d0, f.d1, f.d2, f.d3)) {
-      const bucket = n.value;
-      if (bucket !== undefined) {
-        if (bucket.small !== undefined) {
-          best = scanList(bucket.small, f, best);
-        } else {
-          let sn: TrieNode<SpdEntry[]> | undefined = bucket.strie!.root;
-          while (sn?.contains(f.s0, f.s1, f.s2, f.s3)) {
-            if (sn.value !== undefined) best = scanList(sn.value, f, best);
-            if (sn.plen >= maxBits) break;
-            sn = bitAt(f.s0, f.s1, f.s2, f.s3, sn.plen) === 0 ? sn.c0 : sn.c1;
-          }
-        }
-      }
-      if (n.plen >= maxBits) break;
-      n = bitAt(f.d0, f.d1, f.d2, f.d3, n.plen) === 0 ? n.c0 : n.c1;
-    }
-    return best;
+    super(family === AF_INET ? 32 : 128);
   }
 }
 

@@ -5,8 +5,11 @@
  */
 import {
   type Attr,
+  ByteWriter,
   buildError,
   type ExtAck,
+  encodeAttrs,
+  extackAttrs,
   NetlinkDecodeError,
   NLM_F,
   NLMSG,
@@ -14,6 +17,7 @@ import {
   type NlMsgHeader,
   nlmsgAlign,
   readHeader,
+  writeHeader,
 } from '@xfrmkit/netlink';
 import type { SimSocket } from './socket.ts';
 
@@ -39,6 +43,9 @@ export type SimResult =
       doneSeparate: boolean;
       /** errno for the DONE payload (0 normally, e.g. −EINVAL for a bad filter) */
       doneErrno?: number;
+      /** extack the dump left (MSG/OFFS/POLICY TLVs on the DONE for EXT_ACK sockets, as `netlink_dump_done`) */
+      doneExtack?: ExtAck;
+      donePolicy?: Attr[];
       /** extra flags on every entry (e.g. NLM_F_DUMP_FILTERED) */
       flags?: number;
     };
@@ -69,7 +76,12 @@ function dumpBudget(sock: SimSocket): number {
  * the sockets. Malformed framing is answered like the kernel: a too-short nlmsghdr or a length past
  * the end stops processing (the kernel drops the rest silently).
  */
-export function receiveDatagram(host: EndpointHost, sock: SimSocket, dgram: Uint8Array, handler: ProtocolHandler): void {
+export function receiveDatagram(
+  host: EndpointHost,
+  sock: SimSocket,
+  dgram: Uint8Array,
+  handler: ProtocolHandler,
+): void {
   let off = 0;
   while (dgram.length - off >= NLMSG_HDRLEN) {
     let header: NlMsgHeader;
@@ -80,7 +92,8 @@ export function receiveDatagram(host: EndpointHost, sock: SimSocket, dgram: Uint
       throw e;
     }
     if (header.len < NLMSG_HDRLEN || off + header.len > dgram.length) return;
-    const bytes = dgram.subarray(off, off + header.len);
+    // the kernel works on its own copy of the request (handlers may write into it, and errors echo it)
+    const bytes = dgram.slice(off, off + header.len);
     const req: SimRequest = { sock, header, payload: bytes.subarray(NLMSG_HDRLEN), bytes };
     processOne(host, req, handler);
     off += nlmsgAlign(header.len);
@@ -133,7 +146,13 @@ export function sendAck(sock: SimSocket, req: SimRequest, _errno: number, warnin
   );
 }
 
-export function sendError(sock: SimSocket, req: SimRequest, errno: number, extack?: ExtAck, policy?: Attr[]): void {
+export function sendError(
+  sock: SimSocket,
+  req: SimRequest,
+  errno: number,
+  extack?: ExtAck,
+  policy?: Attr[],
+): void {
   sock.deliver(
     buildError(req, errno, { portid: sock.portid, capAck: sock.capAck, extAck: sock.extAck, extack, policy }),
     { port: 0, group: 0 },
@@ -143,7 +162,13 @@ export function sendError(sock: SimSocket, req: SimRequest, errno: number, extac
 function sendDump(sock: SimSocket, req: SimRequest, res: Extract<SimResult, { kind: 'dump' }>): void {
   const budget = dumpBudget(sock);
   const flags = NLM_F.MULTI | (res.flags ?? 0);
-  const done = doneMessage(req.header.seq, sock.portid, flags, res.doneErrno ?? 0);
+  const done = doneMessage(
+    req.header.seq,
+    sock.portid,
+    flags,
+    res.doneErrno ?? 0,
+    sock.extAck ? res : undefined,
+  );
   let batch: Uint8Array[] = [];
   let size = 0;
   const flush = (extra?: Uint8Array) => {
@@ -171,16 +196,35 @@ function sendDump(sock: SimSocket, req: SimRequest, res: Extract<SimResult, { ki
   }
 }
 
-function doneMessage(seq: number, portid: number, flags: number, errno: number): Uint8Array {
-  const b = new Uint8Array(20);
-  const dv = new DataView(b.buffer);
-  dv.setUint32(0, 20, true);
-  dv.setUint16(4, NLMSG.DONE, true);
-  dv.setUint16(6, flags & (NLM_F.MULTI | NLM_F.DUMP_FILTERED), true);
-  dv.setUint32(8, seq, true);
-  dv.setUint32(12, portid, true);
-  dv.setInt32(16, errno === 0 ? 0 : -Math.abs(errno), true);
-  return b;
+function doneMessage(
+  seq: number,
+  portid: number,
+  flags: number,
+  errno: number,
+  ext?: { doneExtack?: ExtAck; donePolicy?: Attr[] },
+): Uint8Array {
+  const tlvs: Attr[] = [];
+  const e = ext?.doneExtack;
+  if (e?.msg !== undefined) tlvs.push({ type: 1, name: 'MSG', value: e.msg });
+  if (errno !== 0 && e?.offs !== undefined) tlvs.push({ type: 2, name: 'OFFS', value: e.offs });
+  if (errno !== 0 && ext?.donePolicy)
+    tlvs.push({ type: 4, name: 'POLICY', value: ext.donePolicy, flagBits: 0x8000 });
+  const w = new ByteWriter(64);
+  const at = w.alloc(20);
+  w.dv.setInt32(at + 16, errno === 0 ? 0 : -Math.abs(errno), true);
+  encodeAttrs(extackAttrs, tlvs, w);
+  writeHeader(
+    {
+      len: w.len,
+      type: NLMSG.DONE,
+      flags: (flags & (NLM_F.MULTI | NLM_F.DUMP_FILTERED)) | (tlvs.length ? NLM_F.ACK_TLVS : 0),
+      seq,
+      pid: portid,
+    },
+    w.buf,
+    at,
+  );
+  return w.finish();
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
