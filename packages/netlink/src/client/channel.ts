@@ -33,7 +33,8 @@ interface Pending {
   reject(e: Error): void;
   /** dump mode: push each message to the iterator */
   push?: (m: NetlinkMessage | Error | null) => void;
-  timer?: ReturnType<typeof setTimeout>;
+  /** ms timestamp after which the request fails (0 = never) */
+  deadline: number;
 }
 
 export type NotificationHandler = (m: NetlinkMessage, info: DatagramInfo) => void;
@@ -159,6 +160,27 @@ export class NetlinkChannel {
     };
   }
 
+  private sweep?: ReturnType<typeof setInterval>;
+
+  /** One timer for all requests: fails those past their deadline (no timer per request). */
+  private armSweep(): void {
+    if (this.sweep || this.timeoutMs <= 0) return;
+    const every = Math.max(10, Math.min(1000, this.timeoutMs / 4));
+    this.sweep = setInterval(() => {
+      const now = Date.now();
+      for (const p of [...this.pending.values()]) {
+        if (p.deadline && p.deadline <= now) {
+          this.settle(p, new Error(`${p.what}: no answer within ${this.timeoutMs} ms (seq ${p.seq})`));
+        }
+      }
+      if (this.pending.size === 0 && this.sweep) {
+        clearInterval(this.sweep);
+        this.sweep = undefined;
+      }
+    }, every);
+    this.sweep.unref?.();
+  }
+
   private refd = true;
   /** Holds the event loop open while something waits on the transport. */
   private updateRef(): void {
@@ -210,6 +232,7 @@ export class NetlinkChannel {
       resolve,
       reject,
       push,
+      deadline: this.timeoutMs > 0 ? Date.now() + this.timeoutMs : 0,
     };
     if (this.closed) {
       reject(this.closed);
@@ -218,12 +241,7 @@ export class NetlinkChannel {
     }
     this.pending.set(h.seq, pending);
     this.updateRef();
-    if (this.timeoutMs > 0) {
-      pending.timer = setTimeout(() => {
-        this.settle(pending, new Error(`${r.what}: no answer within ${this.timeoutMs} ms (seq ${h.seq})`));
-      }, this.timeoutMs);
-      pending.timer.unref?.();
-    }
+    this.armSweep();
     // keep unhandled-rejection noise away for dumps (errors are delivered through the iterator)
     if (dump) promise.catch(() => {});
     return { pending, promise };
@@ -233,7 +251,6 @@ export class NetlinkChannel {
     if (this.pending.get(p.seq) !== p) return;
     this.pending.delete(p.seq);
     this.updateRef();
-    if (p.timer) clearTimeout(p.timer);
     if (result instanceof Error) {
       p.reject(result);
       p.push?.(result);

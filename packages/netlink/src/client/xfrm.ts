@@ -247,36 +247,32 @@ export class XfrmClient {
     const window = opts.window ?? 256;
     const per = opts.perDatagram ?? 32;
     const type = opts.update ? XFRM_MSG.UPDPOLICY : XFRM_MSG.NEWPOLICY;
+    const what = `XFRM_MSG_${xfrmMsgName(type)}`;
     let next = 0;
-    const inflight = new Set<Promise<unknown>>();
+    let inflight = 0;
     let firstError: unknown;
-    while (next < ps.length || inflight.size) {
-      while (next < ps.length && inflight.size < window && firstError === undefined) {
+    let wake: (() => void) | undefined;
+    const settled = (e?: unknown) => {
+      inflight--;
+      if (e !== undefined && firstError === undefined) firstError = e;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    while (next < ps.length && firstError === undefined) {
+      while (next < ps.length && inflight + per <= window) {
         const chunk = ps.slice(next, next + per);
         next += chunk.length;
+        inflight += chunk.length;
         const proms = this.channel.requestMany(
-          chunk.map((p) => ({
-            msg: xfrmRequest(type, REQ_ACK, p.info, policyAttrs(p)),
-            what: `XFRM_MSG_${xfrmMsgName(type)}`,
-          })),
+          chunk.map((p) => ({ msg: xfrmRequest(type, REQ_ACK, p.info, policyAttrs(p)), what })),
         );
-        for (const pr of proms) {
-          const tracked: Promise<unknown> = pr.then(
-            () => inflight.delete(tracked),
-            (e) => {
-              inflight.delete(tracked);
-              firstError ??= e;
-            },
-          );
-          inflight.add(tracked);
-        }
+        for (const pr of proms) pr.then(() => settled(), settled);
       }
-      if (firstError !== undefined) {
-        await Promise.allSettled([...inflight]);
-        throw firstError;
-      }
-      if (inflight.size) await Promise.race(inflight);
+      if (next < ps.length) await new Promise<void>((r) => (wake = r));
     }
+    while (inflight > 0) await new Promise<void>((r) => (wake = r));
+    if (firstError !== undefined) throw firstError;
   }
 
   async getPolicy(id: PolicyId): Promise<XfrmPolicy> {

@@ -593,7 +593,7 @@ function parseFunctionStrict(nest: Tlv): { tb: Map<number, Tlv> } | { errno: num
 function paramValueOf(type: number, data: Tlv | undefined): ParamValue | undefined {
   const T = DEVLINK_PARAM_TYPE;
   if (type === T.BOOL) {
-    if (data && data.payload.length) return undefined;
+    if (data?.payload.length) return undefined;
     return data !== undefined;
   }
   if (!data) return undefined;

@@ -276,6 +276,8 @@ export class XfrmHandler implements ProtocolHandler {
       ns = new XfrmNetns(name, this.coreClock, this.random);
       const n = ns;
       ns.sad.onExpire((ev) => {
+        // a hard expiry deletes the SA: its hardware entry goes with it
+        if (ev.hard && ev.state.offload) this.offload.stateDel(ev.state, name);
         this.machine.notify(
           NETLINK_XFRM,
           name,
@@ -284,6 +286,7 @@ export class XfrmHandler implements ProtocolHandler {
         );
       });
       ns.spd.onExpire((ev) => {
+        if (ev.hard && ev.policy.offload) this.offload.policyDel(ev.policy, name);
         this.machine.notify(
           NETLINK_XFRM,
           name,
@@ -766,7 +769,11 @@ export class XfrmHandler implements ProtocolHandler {
 
   private flushSa(r: Req): void {
     const proto = r.payload[0]!;
+    const offloaded = r.ns.sad.entries().filter((e) => e.state.offload);
     const n = r.ns.sad.flush(proto);
+    // flushed SAs give their hardware entries back (xfrm_state_flush → xfrm_dev_state_delete)
+    const left = new Set(r.ns.sad.entries());
+    for (const e of offloaded) if (!left.has(e)) this.offload.stateDel(e.state, r.ns.name);
     if (n === 0) return;
     r.ctx.multicast(GRP.SA, xmsg(M.FLUSHSA, r.seq, r.pid, { proto }));
   }
@@ -1031,7 +1038,10 @@ export class XfrmHandler implements ProtocolHandler {
 
   private flushPolicy(r: Req): void {
     const type = policyType(r.tb);
+    const offloaded = r.ns.spd.entries().filter((e) => e.policy.offload);
     const n = r.ns.spd.flush(type);
+    const left = new Set(r.ns.spd.entries());
+    for (const e of offloaded) if (!left.has(e)) this.offload.policyDel(e.policy, r.ns.name);
     if (n === 0) return;
     r.ctx.multicast(GRP.POLICY, xmsg(M.FLUSHPOLICY, r.seq, r.pid, undefined, [ptypeAttr(type)]));
   }

@@ -5,7 +5,18 @@
 import { XFRM_POLICY_DIR } from '@xfrmkit/core';
 import { describe, expect, test } from 'vitest';
 import { createSimMachine } from '../../src/create.ts';
-import { clients, cryptoState, EBUSY, EINVAL, ENOSPC, EOPNOTSUPP, PCI0, PCI1, refusal, seedObjects } from './support.ts';
+import {
+  clients,
+  cryptoState,
+  EBUSY,
+  EINVAL,
+  ENOSPC,
+  EOPNOTSUPP,
+  PCI0,
+  PCI1,
+  refusal,
+  seedObjects,
+} from './support.ts';
 
 const M = 'mlx5_core: ';
 const MODE_BLOCKED = `${M}Can't change eswitch mode when IPsec SA and/or policies are configured`;
@@ -22,8 +33,14 @@ describe('seed scenario: BlueField-3, switchdev, port function ipsec_packet, pac
     expect(vf.function?.caps).toEqual({ value: 0x9, selector: 0xf });
     const { states, policies } = seedObjects(p0);
     // mlx5: PF IPsec and VF IPsec exclude each other (§9.4) — the PF SA is refused with EBUSY
-    expect(await refusal(c.xfrm.addState(states[0]!))).toEqual({ errno: EBUSY, msg: `${M}Device failed to offload this state` });
-    expect(await refusal(c.xfrm.addPolicy(policies[0]!))).toEqual({ errno: EBUSY, msg: `${M}Device failed to offload this policy` });
+    expect(await refusal(c.xfrm.addState(states[0]!))).toEqual({
+      errno: EBUSY,
+      msg: `${M}Device failed to offload this state`,
+    });
+    expect(await refusal(c.xfrm.addPolicy(policies[0]!))).toEqual({
+      errno: EBUSY,
+      msg: `${M}Device failed to offload this policy`,
+    });
     // the VF on the other PF does not interfere; disabling the VF cap on this PF frees the PF
     await c.dl.portFunctionSet(PCI0, 1, { caps: { ipsecPacket: false } });
     await c.dl.portFunctionSet(PCI1, 65537, { caps: { ipsecPacket: true } });
@@ -45,12 +62,26 @@ describe('seed scenario: BlueField-3, switchdev, port function ipsec_packet, pac
     expect(dev.ipsec.objects.size).toBe(4);
     expect(dev.ipsec.numBlockMode).toBe(2); // FDB RX and TX table sets
     // now enabling VF IPsec on this PF is refused (EBUSY, no text)
-    expect(await refusal(c.dl.portFunctionSet(PCI0, 2, { caps: { ipsecPacket: true } }))).toEqual({ errno: EBUSY });
+    expect(await refusal(c.dl.portFunctionSet(PCI0, 2, { caps: { ipsecPacket: true } }))).toEqual({
+      errno: EBUSY,
+    });
     // changing the eswitch mode is refused with the mlx5 message
-    expect(await refusal(c.dl.eswitchSet(PCI0, { mode: 0 }))).toEqual({ errno: EOPNOTSUPP, msg: MODE_BLOCKED });
+    expect(await refusal(c.dl.eswitchSet(PCI0, { mode: 0 }))).toEqual({
+      errno: EOPNOTSUPP,
+      msg: MODE_BLOCKED,
+    });
     // delete the four objects: the mode change goes through
-    for (const s of states) await c.xfrm.deleteState({ daddr: s.info.id.daddr, spi: s.info.id.spi, proto: s.info.id.proto, family: s.info.family });
-    expect(await refusal(c.dl.eswitchSet(PCI0, { mode: 0 }))).toEqual({ errno: EOPNOTSUPP, msg: MODE_BLOCKED });
+    for (const s of states)
+      await c.xfrm.deleteState({
+        daddr: s.info.id.daddr,
+        spi: s.info.id.spi,
+        proto: s.info.id.proto,
+        family: s.info.family,
+      });
+    expect(await refusal(c.dl.eswitchSet(PCI0, { mode: 0 }))).toEqual({
+      errno: EOPNOTSUPP,
+      msg: MODE_BLOCKED,
+    });
     for (const p of policies) await c.xfrm.deletePolicy({ sel: p.info.sel, dir: p.info.dir });
     expect(dev.ipsec.objects.size).toBe(0);
     await c.dl.eswitchSet(PCI0, { mode: 0 });
@@ -67,7 +98,10 @@ describe('interlocks', () => {
     const p0 = sim.ifindex('p0');
     dev.uplink.features['hw-tc-offload'] = true;
     expect(dev.tcFlowAdd(p0)).toBeUndefined();
-    expect(await refusal(c.xfrm.addState(seedObjects(p0).states[1]!))).toEqual({ errno: EBUSY, msg: `${M}Device failed to offload this state` });
+    expect(await refusal(c.xfrm.addState(seedObjects(p0).states[1]!))).toEqual({
+      errno: EBUSY,
+      msg: `${M}Device failed to offload this state`,
+    });
     expect(dev.tcFlowDel(p0)).toBeUndefined();
     await c.xfrm.addState(seedObjects(p0).states[1]!);
     expect(dev.tcFlowAdd(p0)).toEqual({ errno: EBUSY });
@@ -79,7 +113,10 @@ describe('interlocks', () => {
     const c = await clients(sim);
     const s = seedObjects(sim.ifindex('p0')).states[0]!;
     s.info.mode = 1;
-    expect(await refusal(c.xfrm.addState(s))).toEqual({ errno: EINVAL, msg: `${M}Packet offload tunnel mode is disabled due to encap settings` });
+    expect(await refusal(c.xfrm.addState(s))).toEqual({
+      errno: EINVAL,
+      msg: `${M}Packet offload tunnel mode is disabled due to encap settings`,
+    });
     c.close();
   });
 
@@ -89,7 +126,10 @@ describe('interlocks', () => {
     await c.dl.paramSet(PCI0, 'flow_steering_mode', 'smfs', 0);
     await c.dl.eswitchSet(PCI0, { mode: 1 });
     const p0 = sim.ifindex('p0');
-    expect(await refusal(c.xfrm.addState(seedObjects(p0).states[0]!))).toEqual({ errno: EINVAL, msg: `${M}Packet offload is not supported` });
+    expect(await refusal(c.xfrm.addState(seedObjects(p0).states[0]!))).toEqual({
+      errno: EINVAL,
+      msg: `${M}Packet offload is not supported`,
+    });
     await c.xfrm.addState(cryptoState('out', p0));
     expect((await c.xfrm.listStates())[0]!.offload).toEqual({ ifindex: p0, flags: 0 });
     c.close();
@@ -110,10 +150,16 @@ describe('interlocks', () => {
     const sim = createSimMachine('bf2', { eswitchMode: 'legacy' });
     const dev = sim.devices[0]!;
     expect(dev.compatRead('ipsec_mode')).toBe('none\n');
-    expect(dev.setIpsecMode('bogus')).toEqual({ errno: EINVAL, msg: "devlink op ipsec_mode doesn't support bogus argument" });
+    expect(dev.setIpsecMode('bogus')).toEqual({
+      errno: EINVAL,
+      msg: "devlink op ipsec_mode doesn't support bogus argument",
+    });
     expect(dev.setIpsecMode('full')).toBeUndefined();
     expect(dev.eswitchModeSet(1)).toEqual({});
-    expect(dev.setIpsecMode('none')).toEqual({ errno: EOPNOTSUPP, msg: "Can't change IPsec mode while in switchdev mode" });
+    expect(dev.setIpsecMode('none')).toEqual({
+      errno: EOPNOTSUPP,
+      msg: "Can't change IPsec mode while in switchdev mode",
+    });
     const boot = createSimMachine('bf2', { ipsecFullOffload: true });
     expect(boot.devices[0]!.compatRead('mode')).toBe('switchdev\n');
     expect(boot.devices[0]!.compatRead('ipsec_mode')).toBe('full\n');
@@ -127,7 +173,10 @@ describe('fault injection, capacity, counters', () => {
     const dev = sim.devices[0]!;
     dev.faults.offload.push({ what: 'state', remaining: 2, errno: ENOSPC });
     const s = seedObjects(sim.ifindex('p0')).states[0]!;
-    expect(await refusal(c.xfrm.addState(s))).toEqual({ errno: ENOSPC, msg: `${M}Device failed to offload this state` });
+    expect(await refusal(c.xfrm.addState(s))).toEqual({
+      errno: ENOSPC,
+      msg: `${M}Device failed to offload this state`,
+    });
     expect((await refusal(c.xfrm.addState(s))).errno).toBe(ENOSPC);
     await c.xfrm.addState(s);
     expect(dev.ipsec.stats.injectedFailures).toBe(2);
@@ -145,7 +194,10 @@ describe('fault injection, capacity, counters', () => {
     const second = structuredClone(out!);
     second.info.id.spi = 0x77;
     second.info.reqid = 0x77;
-    expect(await refusal(c.xfrm.addState(second))).toEqual({ errno: ENOSPC, msg: `${M}Device failed to offload this state` });
+    expect(await refusal(c.xfrm.addState(second))).toEqual({
+      errno: ENOSPC,
+      msg: `${M}Device failed to offload this state`,
+    });
     await c.xfrm.deleteState({ daddr: out!.info.id.daddr, spi: out!.info.id.spi, proto: 50, family: 2 });
     await c.xfrm.addState(second);
     expect(dev.ipsec.occupancy().txSa).toBe(1);
@@ -159,10 +211,21 @@ describe('fault injection, capacity, counters', () => {
     dev.countIpsec('ipsec_rx_bytes', 4500n);
     const st = dev.ethtoolStats();
     expect(Object.keys(st)).toEqual([
-      'ipsec_rx_pkts', 'ipsec_rx_bytes', 'ipsec_rx_drop_pkts', 'ipsec_rx_drop_bytes', 'ipsec_rx_drop_mismatch_sa_sel',
-      'ipsec_tx_pkts', 'ipsec_tx_bytes', 'ipsec_tx_drop_pkts', 'ipsec_tx_drop_bytes',
-      'ipsec_rx_drop_sp_alloc', 'ipsec_rx_drop_sadb_miss', 'ipsec_tx_drop_bundle', 'ipsec_tx_drop_no_state',
-      'ipsec_tx_drop_not_ip', 'ipsec_tx_drop_trailer',
+      'ipsec_rx_pkts',
+      'ipsec_rx_bytes',
+      'ipsec_rx_drop_pkts',
+      'ipsec_rx_drop_bytes',
+      'ipsec_rx_drop_mismatch_sa_sel',
+      'ipsec_tx_pkts',
+      'ipsec_tx_bytes',
+      'ipsec_tx_drop_pkts',
+      'ipsec_tx_drop_bytes',
+      'ipsec_rx_drop_sp_alloc',
+      'ipsec_rx_drop_sadb_miss',
+      'ipsec_tx_drop_bundle',
+      'ipsec_tx_drop_no_state',
+      'ipsec_tx_drop_not_ip',
+      'ipsec_tx_drop_trailer',
     ]);
     expect(st.ipsec_rx_pkts).toBe(3n);
     expect(st.ipsec_rx_bytes).toBe(4500n);
@@ -196,7 +259,10 @@ describe('fault injection, capacity, counters', () => {
     const p0 = sim.ifindex('p0');
     const s = seedObjects(p0).states[0]!;
     await c.xfrm.addState(s);
-    expect(await refusal(c.dl.reload(PCI0, 1))).toEqual({ errno: EOPNOTSUPP, msg: `${M}reload is unsupported if IPSec rules are configured` });
+    expect(await refusal(c.dl.reload(PCI0, 1))).toEqual({
+      errno: EOPNOTSUPP,
+      msg: `${M}reload is unsupported if IPSec rules are configured`,
+    });
     await c.xfrm.deleteState({ daddr: s.info.id.daddr, spi: s.info.id.spi, proto: 50, family: 2 });
     const r = await c.dl.reload(PCI0, 1);
     expect(r.actionsPerformed).toEqual({ value: 2, selector: 2 });

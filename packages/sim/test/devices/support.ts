@@ -71,7 +71,9 @@ export function seedObjects(ifindex: number): { states: XfrmState[]; policies: X
 
 /** a crypto-offload variant of a seed state (fixture 06/07 bytes) */
 export function cryptoState(dir: 'in' | 'out', ifindex: number): XfrmState {
-  const s = stateFromMessage(decodeXfrm(dir === 'out' ? '06-state-add-crypto-out' : '07-state-add-crypto-in'));
+  const s = stateFromMessage(
+    decodeXfrm(dir === 'out' ? '06-state-add-crypto-out' : '07-state-add-crypto-in'),
+  );
   s.offload = { ifindex, flags: s.offload!.flags };
   return s;
 }

@@ -44,7 +44,7 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
   // the responder lists the policies of 5 commands; the simulator lists every modelled command's
   // (do and dump policies of GET, PORT_GET, PORT_SET, ESWITCH_GET/SET, RELOAD, PARAM_GET/SET,
   // INFO_GET, NOTIFY_FILTER_SET), so indices and message count differ
-  'getpolicy': 'policy dump covers every modelled op',
+  getpolicy: 'policy dump covers every modelled op',
   // af_netlink's netlink_dump_done() flags NLMSG_DONE with NLM_F_MULTI | cb->answer_flags; devlink
   // never sets answer_flags, so DONE of a filtered dump is 0x02 (devlink-uapi.md §4 "DONE: flags
   // 0x02"); the responder copies DUMP_FILTERED onto DONE
@@ -54,7 +54,11 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
 /** A message reduced to what it means. */
 function typed(m: NetlinkMessage, registry: GenlRegistry): unknown {
   if (m.kind === 'error') {
-    return { error: m.error.error, msg: m.error.tlvs.find((t) => t.name === 'MSG')?.value, missType: m.error.tlvs.find((t) => t.name === 'MISS_TYPE')?.value };
+    return {
+      error: m.error.error,
+      msg: m.error.tlvs.find((t) => t.name === 'MSG')?.value,
+      missType: m.error.tlvs.find((t) => t.name === 'MISS_TYPE')?.value,
+    };
   }
   if (m.kind === 'done') return { done: m.done.error };
   if (m.kind !== 'genl') return { other: m.kind };
@@ -151,7 +155,8 @@ describe.each(versions)('iproute2 %s devlink fixtures against the simulator', (v
           if (isPolicy) {
             const a = foldPolicyMessages(gotT);
             const b = foldPolicyMessages(wantT);
-            for (const cmd of [1, 5, 29, 38, 51]) expect(dumpSelectorSupported(a, cmd), `selector ${cmd}`).toBe(dumpSelectorSupported(b, cmd));
+            for (const cmd of [1, 5, 29, 38, 51])
+              expect(dumpSelectorSupported(a, cmd), `selector ${cmd}`).toBe(dumpSelectorSupported(b, cmd));
             for (const [cmd, op] of b.ops) {
               const mine = a.ops.get(cmd)!;
               for (const k of ['do', 'dump'] as const) {
@@ -162,7 +167,9 @@ describe.each(versions)('iproute2 %s devlink fixtures against the simulator', (v
             expect(got.length).toBe(want.length);
             continue;
           }
-          expect(gotT.map((m) => typed(m, new GenlRegistry()))).toEqual(wantT.map((m) => typed(m, new GenlRegistry())));
+          expect(gotT.map((m) => typed(m, new GenlRegistry()))).toEqual(
+            wantT.map((m) => typed(m, new GenlRegistry())),
+          );
           // bytes
           for (let i = 0; i < want.length; i++) {
             total++;
@@ -180,7 +187,9 @@ describe.each(versions)('iproute2 %s devlink fixtures against the simulator', (v
               const patched = w.slice();
               new DataView(patched.buffer).setUint16(last.offset + 6, 0x02, true);
               expect(hex(g), `${f.file} datagram ${i}`).toBe(hex(patched));
-              expect(decodeDoneBody(last.header, last.payload, 0).error).toBe(decodeDoneBody(splitDatagram(g).at(-1)!.header, splitDatagram(g).at(-1)!.payload, 0).error);
+              expect(decodeDoneBody(last.header, last.payload, 0).error).toBe(
+                decodeDoneBody(splitDatagram(g).at(-1)!.header, splitDatagram(g).at(-1)!.payload, 0).error,
+              );
               continue;
             }
             expect(hex(g), `${f.file} datagram ${i}`).toBe(hex(w));

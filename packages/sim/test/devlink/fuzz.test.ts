@@ -10,7 +10,13 @@
  *  - device state stays coherent (representors exist iff the eswitch is not legacy, table
  *    counters never negative).
  */
-import { DEVLINK_ATTR_TABLE, decodeDatagram, devlinkFamily, GenlRegistry, splitDatagram } from '@xfrmkit/netlink';
+import {
+  DEVLINK_ATTR_TABLE,
+  decodeDatagram,
+  devlinkFamily,
+  GenlRegistry,
+  splitDatagram,
+} from '@xfrmkit/netlink';
 import { describe, expect, test } from 'vitest';
 import { loadIproute2DevlinkFixtures, loadKernelCaptures } from '../../../netlink/test/devlink/helpers.ts';
 import { createSimMachine, type SimHost } from '../../src/create.ts';
@@ -32,7 +38,9 @@ function prng(seed: number): () => number {
 }
 
 const corpus: Uint8Array[] = [
-  ...loadIproute2DevlinkFixtures().flatMap((f) => f.lines.filter((l) => l.dir === 'send').map((l) => l.bytes)),
+  ...loadIproute2DevlinkFixtures().flatMap((f) =>
+    f.lines.filter((l) => l.dir === 'send').map((l) => l.bytes),
+  ),
   ...loadKernelCaptures().map((c) => c.request),
 ];
 
@@ -85,7 +93,10 @@ function randomPayload(r: () => number, wireType: string): Uint8Array {
       return b;
     }
     case 'nest':
-      return cat([attr(Math.floor(r() * 7), randomPayload(r, 'u8')), attr(4, randomPayload(r, 'bitfield32'))]);
+      return cat([
+        attr(Math.floor(r() * 7), randomPayload(r, 'u8')),
+        attr(4, randomPayload(r, 'bitfield32')),
+      ]);
     default:
       return new Uint8Array(Math.floor(r() * 8)).map(() => Math.floor(r() * 256));
   }
@@ -94,12 +105,20 @@ function randomPayload(r: () => number, wireType: string): Uint8Array {
 function randomRequest(r: () => number): Uint8Array {
   const type = r() < 0.75 ? DEVLINK_ID : r() < 0.8 ? 0x10 : Math.floor(r() * 0x40);
   const flags = [5, 0x305, 1, 0x301, 4, Math.floor(r() * 0x10000)][Math.floor(r() * 6)]!;
-  const cmd = r() < 0.8 ? [1, 5, 6, 29, 30, 37, 38, 39, 51, 84, 3, 10][Math.floor(r() * 12)]! : Math.floor(r() * 256);
+  const cmd =
+    r() < 0.8 ? [1, 5, 6, 29, 30, 37, 38, 39, 51, 84, 3, 10][Math.floor(r() * 12)]! : Math.floor(r() * 256);
   const attrs: Uint8Array[] = [];
-  if (r() < 0.85) attrs.push(attr(1, enc.encode('pci\0')), attr(2, enc.encode(r() < 0.8 ? '0000:03:00.0\0' : '0000:03:00.1\0')));
+  if (r() < 0.85)
+    attrs.push(
+      attr(1, enc.encode('pci\0')),
+      attr(2, enc.encode(r() < 0.8 ? '0000:03:00.0\0' : '0000:03:00.1\0')),
+    );
   const n = Math.floor(r() * 6);
   for (let i = 0; i < n; i++) {
-    const t = r() < 0.9 ? [3, 4, 25, 26, 62, 81, 83, 86, 87, 145, 153, 155, 138, 139, 140, 183][Math.floor(r() * 16)]! : Math.floor(r() * 200);
+    const t =
+      r() < 0.9
+        ? [3, 4, 25, 26, 62, 81, 83, 86, 87, 145, 153, 155, 138, 139, 140, 183][Math.floor(r() * 16)]!
+        : Math.floor(r() * 200);
     const wt = DEVLINK_ATTR_TABLE[t]?.[1] ?? 'binary';
     attrs.push(attr(t, randomPayload(r, wt), t === 145 && r() < 0.8));
   }
@@ -115,16 +134,19 @@ function randomRequest(r: () => number): Uint8Array {
 }
 
 function mutate(r: () => number, base: Uint8Array): Uint8Array {
-  let b = base.slice();
+  let b: Uint8Array = base.slice();
   const k = 1 + Math.floor(r() * 4);
   for (let i = 0; i < k; i++) {
     const op = Math.floor(r() * 6);
     if (op === 0 && b.length) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
     else if (op === 1 && b.length > 16) b = b.slice(0, 16 + Math.floor(r() * (b.length - 16)));
-    else if (op === 2 && b.length > 20) b[20 + Math.floor(r() * Math.min(8, b.length - 20))] ^= 1 << Math.floor(r() * 8);
-    else if (op === 3) b = cat([b, attr(Math.floor(r() * 190), randomPayload(r, 'binary'))]);
+    else if (op === 2 && b.length > 20) {
+      const at = 20 + Math.floor(r() * Math.min(8, b.length - 20));
+      b[at] = b[at]! ^ (1 << Math.floor(r() * 8));
+    } else if (op === 3) b = cat([b, attr(Math.floor(r() * 190), randomPayload(r, 'binary'))]);
     else if (op === 4 && b.length >= 17) b[16] = Math.floor(r() * 90);
-    else if (op === 5 && b.length >= 8) new DataView(b.buffer).setUint16(6, [5, 0x305, 1][Math.floor(r() * 3)]!, true);
+    else if (op === 5 && b.length >= 8)
+      new DataView(b.buffer).setUint16(6, [5, 0x305, 1][Math.floor(r() * 3)]!, true);
   }
   // keep nlmsg_len honest half of the time (the kernel drops datagrams whose length is wrong)
   if (b.length >= 4 && r() < 0.5) new DataView(b.buffer).setUint32(0, b.length, true);
@@ -150,14 +172,17 @@ describe('genl/devlink request fuzz', () => {
     for (let i = 0; i < RUNS; i++) {
       if (i % 4000 === 0 && i > 0) {
         checkDevices(sim);
-        sim = createSimMachine(['bf3', 'cx7', 'bf2', 'cx6dx'][(i / 4000) % 4] as 'bf3', { devlink: { id: DEVLINK_ID } });
+        sim = createSimMachine(['bf3', 'cx7', 'bf2', 'cx6dx'][(i / 4000) % 4] as 'bf3', {
+          devlink: { id: DEVLINK_ID },
+        });
         s = rawGenlSocket(sim.machine, { port: 4242 });
         sim.genl.setCapNetAdmin(4242, r() < 0.8);
       }
       const req = r() < 0.5 ? randomRequest(r) : mutate(r, corpus[Math.floor(r() * corpus.length)]!);
       const got = s.send(req);
       const dv = new DataView(req.buffer);
-      const wellFormed = req.length >= 16 && dv.getUint32(0, true) >= 16 && dv.getUint32(0, true) <= req.length;
+      const wellFormed =
+        req.length >= 16 && dv.getUint32(0, true) >= 16 && dv.getUint32(0, true) <= req.length;
       const flags = req.length >= 8 ? dv.getUint16(6, true) : 0;
       const seq = req.length >= 12 ? dv.getUint32(8, true) : 0;
       const msgs = got.flatMap((d) => splitDatagram(d));
@@ -188,7 +213,8 @@ describe('genl/devlink request fuzz', () => {
       } else if (flags & 4 || errors > 0) {
         expect(errors).toBe(1);
         expect(last!.header.type).toBe(2);
-        if (new DataView(last!.payload.buffer, last!.payload.byteOffset).getInt32(0, true) === 0) stats.acked++;
+        if (new DataView(last!.payload.buffer, last!.payload.byteOffset).getInt32(0, true) === 0)
+          stats.acked++;
         else stats.errors++;
       }
     }

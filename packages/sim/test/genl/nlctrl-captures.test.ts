@@ -58,7 +58,11 @@ describe('nlctrl vs kernel captures', () => {
       const text = readFileSync(cap.file, 'utf8');
       const opts = /NETLINK_CAP_ACK=(\d) NETLINK_EXT_ACK=(\d)/.exec(text)!;
       const portid = new DataView(cap.datagrams[0]!.buffer).getUint32(12, true);
-      const s = rawGenlSocket(sim.machine, { port: portid, capAck: opts[1] === '1', extAck: opts[2] === '1' });
+      const s = rawGenlSocket(sim.machine, {
+        port: portid,
+        capAck: opts[1] === '1',
+        extAck: opts[2] === '1',
+      });
       const got = s.send(cap.request);
       const ids = {
         family: new Map([[fam.id, nd.kernelId]]),
