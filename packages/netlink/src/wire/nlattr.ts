@@ -154,4 +154,33 @@ export class ByteWriter {
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);
   }
+
+  /** Empties the writer for reuse (keeps its buffer). */
+  reset(): this {
+    this.len = 0;
+    return this;
+  }
+}
+
+let scratch: ByteWriter | undefined;
+let scratchBusy = false;
+
+/**
+ * Runs `fn` with a reusable writer (no allocation per message on the encode path) and returns a copy
+ * of what it wrote. Re-entrant calls get a fresh writer.
+ */
+export function withScratchWriter(fn: (w: ByteWriter) => void): Uint8Array {
+  if (scratchBusy) {
+    const w = new ByteWriter(512);
+    fn(w);
+    return w.finish();
+  }
+  scratch ??= new ByteWriter(4096);
+  scratchBusy = true;
+  try {
+    fn(scratch.reset());
+    return scratch.finish();
+  } finally {
+    scratchBusy = false;
+  }
 }

@@ -79,12 +79,19 @@ export function readHeader(buf: Uint8Array, off: number): NlMsgHeader {
 }
 
 export function writeHeader(h: NlMsgHeader, out: Uint8Array, off: number): void {
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  dv.setUint32(off, h.len >>> 0, true);
-  dv.setUint16(off + 4, h.type, true);
-  dv.setUint16(off + 6, h.flags, true);
-  dv.setUint32(off + 8, h.seq >>> 0, true);
-  dv.setUint32(off + 12, h.pid >>> 0, true);
+  const put32 = (o: number, v: number) => {
+    out[o] = v & 0xff;
+    out[o + 1] = (v >>> 8) & 0xff;
+    out[o + 2] = (v >>> 16) & 0xff;
+    out[o + 3] = (v >>> 24) & 0xff;
+  };
+  put32(off, h.len >>> 0);
+  out[off + 4] = h.type & 0xff;
+  out[off + 5] = (h.type >>> 8) & 0xff;
+  out[off + 6] = h.flags & 0xff;
+  out[off + 7] = (h.flags >>> 8) & 0xff;
+  put32(off + 8, h.seq >>> 0);
+  put32(off + 12, h.pid >>> 0);
 }
 
 /** One message of a datagram: header + payload view (payload excludes the header and the padding). */

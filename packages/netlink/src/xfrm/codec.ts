@@ -4,7 +4,7 @@
  */
 import { type Attr, type AttrInput, decodeAttrs, encodeAttrs } from '../schema/attrs.ts';
 import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
-import { ByteWriter } from '../wire/nlattr.ts';
+import { withScratchWriter } from '../wire/nlattr.ts';
 import { NLM_F, NLMSG_HDRLEN, type NlMsgHeader, writeHeader } from '../wire/nlmsg.ts';
 import { XFRM_MSG, XFRM_MSG_SPECS, type XfrmMsgSpec, xfrmMsgName } from './messages.ts';
 
@@ -108,19 +108,19 @@ export function encodeXfrm(msg: {
 }): Uint8Array {
   const spec = XFRM_MSG_SPECS.get(msg.type);
   if (!spec) throw new NetlinkEncodeError(`unknown XFRM message type 0x${msg.type.toString(16)}`, 'nlmsghdr');
-  const w = new ByteWriter(512);
-  const hdrAt = w.alloc(NLMSG_HDRLEN);
-  if (!isDumpRequest(msg.type, msg.flags) && spec.body) {
-    if (msg.body === undefined) throw new NetlinkEncodeError(`${spec.name} needs a body`, spec.name);
-    const at = w.alloc(spec.min);
-    spec.body.encode(msg.body as never, w.buf, at, spec.name);
-    if (msg.bodyPad) w.bytes(msg.bodyPad);
-    else if (msg.attrs && msg.attrs.length > 0) w.align();
-  }
-  if (msg.attrs) encodeAttrs(spec.attrs, msg.attrs, w, spec.name);
-  if (msg.leftover) w.bytes(msg.leftover);
-  writeHeader({ len: w.len, type: msg.type, flags: msg.flags, seq: msg.seq, pid: msg.pid }, w.buf, hdrAt);
-  return w.finish();
+  return withScratchWriter((w) => {
+    const hdrAt = w.alloc(NLMSG_HDRLEN);
+    if (!isDumpRequest(msg.type, msg.flags) && spec.body) {
+      if (msg.body === undefined) throw new NetlinkEncodeError(`${spec.name} needs a body`, spec.name);
+      const at = w.alloc(spec.min);
+      spec.body.encode(msg.body as never, w.buf, at, spec.name);
+      if (msg.bodyPad) w.bytes(msg.bodyPad);
+      else if (msg.attrs && msg.attrs.length > 0) w.align();
+    }
+    if (msg.attrs) encodeAttrs(spec.attrs, msg.attrs, w, spec.name);
+    if (msg.leftover) w.bytes(msg.leftover);
+    writeHeader({ len: w.len, type: msg.type, flags: msg.flags, seq: msg.seq, pid: msg.pid }, w.buf, hdrAt);
+  });
 }
 
 export { xfrmMsgName };
