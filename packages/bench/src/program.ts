@@ -92,7 +92,7 @@ export async function programBenchmarks(opts: BenchOptions & { log?: (s: string)
       const t = await KernelTransport.open({ protocol: 6, netns: ns, recvBufferSize: 8 << 20 });
       const c = XfrmClient.over(t);
       const t0 = performance.now();
-      await c.addPolicies(items.map((x) => x.policy), { window: 512, perDatagram: 64 });
+      await c.addPolicies(items.map((x) => x.policy), { window: 2048, perDatagram: 128 });
       const dt = performance.now() - t0;
       c.close();
       if (countPolicies(ns) !== n) throw new Error(`xfrmkit programmed ${countPolicies(ns)} of ${n} policies`);

@@ -10,6 +10,7 @@ const COMMANDS: Record<string, Command> = {
   esp: { summary: 'ESP test vectors: `esp encrypt|decrypt --in FILE --out FILE`', load: () => import('./commands/esp.ts') },
   ip: { summary: 'iproute2 `ip xfrm state|policy|monitor …` (`--backend sim|kernel`)', load: () => import('./commands/ip.ts') },
   devlink: { summary: 'iproute2 `devlink dev|port …` (`--backend sim|kernel`)', load: () => import('./commands/devlink.ts') },
+  demo: { summary: 'two-BlueField IPsec packet-offload scenario: `demo [--profile P] [--packets N] [--size S|imix] [--pcap FILE] [--modeled-crypto]`', load: () => import('./commands/demo.ts') },
   sim: { summary: 'simulator: `sim serve --socket PATH`, `sim exec -- CMD…`, `sim trace`', load: () => import('./commands/sim.ts') },
   nl: { summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`', load: () => import('./commands/nl.ts') },
 };

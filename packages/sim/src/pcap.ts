@@ -102,7 +102,8 @@ export function readPcap(buf: Uint8Array): PcapFile {
     const frac = BigInt(u32(o + 4));
     const incl = u32(o + 8);
     const orig = u32(o + 12);
-    if (o + 16 + incl > b.length) throw new Error(`pcap: record at byte ${o} claims ${incl} bytes past the end`);
+    if (o + 16 + incl > b.length)
+      throw new Error(`pcap: record at byte ${o} claims ${incl} bytes past the end`);
     out.records.push({
       timeNs: sec * 1_000_000_000n + (nanos ? frac : frac * 1000n),
       data: new Uint8Array(b.subarray(o + 16, o + 16 + incl)),

@@ -114,6 +114,50 @@ export class NetlinkChannel {
     return promises;
   }
 
+  /**
+   * Sends requests in one datagram without creating a promise per request (for bulk programming):
+   * `done(err)` is called once per request, with a NetlinkError/Error or undefined on success.
+   */
+  sendEach(reqs: OutgoingRequest[], done: (err: Error | undefined, index: number) => void): void {
+    const bytes: Uint8Array[] = [];
+    reqs.forEach((r, i) => {
+      const p = this.registerCb(r, (res) => done(res instanceof Error ? res : undefined, i));
+      if (!p) return;
+      try {
+        bytes.push(encodeMessage(r.msg, this.genl));
+      } catch (e) {
+        this.settle(p, e as Error);
+      }
+    });
+    if (bytes.length) this.sendRaw(joinMessages(bytes));
+  }
+
+  private registerCb(r: OutgoingRequest, cb: (res: RequestResult | Error) => void): Pending | undefined {
+    const h = r.msg.header;
+    if (!r.keepSeq) {
+      h.seq = this.nextSeq();
+      setMsgSeq(r.msg, h.seq);
+    }
+    if (this.closed) {
+      cb(this.closed);
+      return undefined;
+    }
+    const pending: Pending = {
+      seq: h.seq,
+      what: r.what,
+      wantAck: (h.flags & NLM_F.ACK) !== 0,
+      dump: false,
+      replies: [],
+      resolve: cb,
+      reject: cb,
+      deadline: this.timeoutMs > 0 ? Date.now() + this.timeoutMs : 0,
+    };
+    this.pending.set(h.seq, pending);
+    this.updateRef();
+    this.armSweep();
+    return pending;
+  }
+
   /** Sends a dump request; yields each entry until NLMSG_DONE. */
   dump(req: OutgoingRequest): AsyncIterableIterator<NetlinkMessage> {
     const queue: Array<NetlinkMessage | Error | null> = [];

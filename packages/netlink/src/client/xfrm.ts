@@ -259,15 +259,18 @@ export class XfrmClient {
       wake = undefined;
       w?.();
     };
+    const onDone = (e: Error | undefined) => settled(e);
     while (next < ps.length && firstError === undefined) {
       while (next < ps.length && inflight + per <= window) {
-        const chunk = ps.slice(next, next + per);
-        next += chunk.length;
-        inflight += chunk.length;
-        const proms = this.channel.requestMany(
-          chunk.map((p) => ({ msg: xfrmRequest(type, REQ_ACK, p.info, policyAttrs(p)), what })),
-        );
-        for (const pr of proms) pr.then(() => settled(), settled);
+        const end = Math.min(ps.length, next + per);
+        const reqs = [];
+        for (let i = next; i < end; i++) {
+          const p = ps[i]!;
+          reqs.push({ msg: xfrmRequest(type, REQ_ACK, p.info, policyAttrs(p)), what });
+        }
+        inflight += end - next;
+        next = end;
+        this.channel.sendEach(reqs, onDone);
       }
       if (next < ps.length) await new Promise<void>((r) => (wake = r));
     }

@@ -79,7 +79,7 @@ export interface DatapathProfile {
   stages: Record<Exclude<StageName, 'tx.wire' | 'rx.wire'>, StageCost>;
   /** SA context cache: contexts held on chip, extra cycles per context miss */
   saCache: { contexts: number; missCycles: number };
-  /** receive queues and RSS indirection table size (mlx5e default: 1 queue per core, 128 entries... ) */
+  /** receive queues (assumed 8 channels) and RSS indirection table entries (mlx5e: 128) */
   rss: { queues: number; indirectionEntries: number };
   calibration: readonly CalibrationPoint[];
   notes: readonly string[];

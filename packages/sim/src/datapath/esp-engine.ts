@@ -57,7 +57,8 @@ function isEsn(state: XfrmState): boolean {
  */
 function hwReplay(state: XfrmState, dir: 'in' | 'out'): ReplayWindow {
   if (dir === 'in' && !isEsn(state)) return new ReplayWindow({ mode: 'legacy', window: 0 });
-  if (state.replayEsn || isEsn(state)) return ReplayWindow.fromXfrmState({ ...state, dir: dir === 'in' ? XFRM_SA_DIR.IN : XFRM_SA_DIR.OUT });
+  if (state.replayEsn || isEsn(state))
+    return ReplayWindow.fromXfrmState({ ...state, dir: dir === 'in' ? XFRM_SA_DIR.IN : XFRM_SA_DIR.OUT });
   return new ReplayWindow({ mode: 'legacy', window: 0 });
 }
 
@@ -131,7 +132,8 @@ export function modeledEngine(state: XfrmState, dir: 'in' | 'out'): EspEngine {
   const src = tunnel ? ipv4Bytes(state.info.saddr) : undefined;
   const dst = tunnel ? ipv4Bytes(state.info.id.daddr) : undefined;
   const need4 = (ip: Uint8Array) => {
-    if (ip.length < 20 || ip[0]! >> 4 !== 4) throw new EspError('UNSUPPORTED', 'modeled crypto handles IPv4 only');
+    if (ip.length < 20 || ip[0]! >> 4 !== 4)
+      throw new EspError('UNSUPPORTED', 'modeled crypto handles IPv4 only');
   };
   return {
     spi,
@@ -172,10 +174,12 @@ export function modeledEngine(state: XfrmState, dir: 'in' | 'out'): EspEngine {
     decap(ip) {
       need4(ip);
       const hdrLen = (ip[0]! & 0x0f) * 4;
-      if (ip.length < hdrLen + 16 + 2 + icvLen) throw new EspError('TRUNCATED', `ESP packet of ${ip.length} bytes`);
+      if (ip.length < hdrLen + 16 + 2 + icvLen)
+        throw new EspError('TRUNCATED', `ESP packet of ${ip.length} bytes`);
       const seq = rd32(ip, hdrLen + 4);
       const v = replay.check(seq);
-      if (v !== REPLAY_OK) throw new EspError(v === REPLAY_DUPLICATE ? 'REPLAY' : 'REPLAY_WINDOW', `sequence number ${seq}`);
+      if (v !== REPLAY_OK)
+        throw new EspError(v === REPLAY_DUPLICATE ? 'REPLAY' : 'REPLAY_WINDOW', `sequence number ${seq}`);
       const end = ip.length - icvLen;
       const padLen = ip[end - 2]!;
       const nh = ip[end - 1]!;

@@ -110,6 +110,7 @@ interface HwSa {
   sel: CompiledSelector;
   selProto: number;
   transport: boolean;
+  esn: boolean;
   esp: EspEngine;
   counters: SaHwCounters;
 }
@@ -133,6 +134,7 @@ export const XFRM_MIB = [
   'XfrmInStateSeqError',
   'XfrmInTmplMismatch',
   'XfrmInNoPols',
+  'XfrmInPolBlock',
   'XfrmOutError',
   'XfrmOutPolBlock',
 ] as const;
@@ -144,7 +146,7 @@ export const PORT_COUNTERS = [
   'tx_bytes_phy',
   'rx_oversize_pkts_phy',
 ] as const;
-type MibName = (typeof XFRM_MIB)[number] | (typeof IP_MIB)[number];
+export type MibName = (typeof XFRM_MIB)[number] | (typeof IP_MIB)[number];
 type PortCounter = (typeof PORT_COUNTERS)[number];
 
 export interface DatapathOptions {
@@ -234,6 +236,7 @@ export class Mlx5Datapath {
           sel: compileSelector(s.info.sel, s.info.sel.family || s.info.family),
           selProto: s.info.sel.proto,
           transport: s.info.mode === 0,
+          esn: (s.info.flags & 128) !== 0,
           esp,
           counters: { packets: 0, bytes: 0, auth: 0, trailer: 0, replay: 0, selectorMiss: 0 },
         });
@@ -271,7 +274,12 @@ export class Mlx5Datapath {
   /** Offloaded packet SAs with their hardware counters. */
   saCounters(): Array<{ spi: number; dir: 'in' | 'out'; daddr: string; counters: SaHwCounters }> {
     this.sync();
-    return [...this.sas.values()].map((s) => ({ spi: s.spi, dir: s.dir, daddr: s.daddr, counters: { ...s.counters } }));
+    return [...this.sas.values()].map((s) => ({
+      spi: s.spi,
+      dir: s.dir,
+      daddr: s.daddr,
+      counters: { ...s.counters },
+    }));
   }
 
   /** SA contexts programmed in hardware. */
@@ -287,6 +295,11 @@ export class Mlx5Datapath {
 
   private bump<K extends MibName>(name: K, n = 1): void {
     this.mib.set(name, (this.mib.get(name) ?? 0) + n);
+  }
+
+  /** Counts a kernel MIB event of a software path that runs after this datapath (topology). */
+  countMib(name: MibName, n = 1): void {
+    this.bump(name, n);
   }
 
   private bumpPort(name: PortCounter, n = 1): void {
@@ -309,11 +322,22 @@ export class Mlx5Datapath {
   }
 
   private flowOf(p: ParsedFrame): CompiledFlow {
-    return compileFlow({ family: p.family, saddr: p.src, daddr: p.dst, proto: p.proto, sport: p.sport, dport: p.dport });
+    return compileFlow({
+      family: p.family,
+      saddr: p.src,
+      daddr: p.dst,
+      proto: p.proto,
+      sport: p.sport,
+      dport: p.dport,
+    });
   }
 
   /** Walks policy tables in priority order; hops = tables visited. */
-  private policyWalk(tables: HwPolicy[][], f: CompiledFlow, fragment: boolean): { hit?: HwPolicy; hops: number } {
+  private policyWalk(
+    tables: HwPolicy[][],
+    f: CompiledFlow,
+    fragment: boolean,
+  ): { hit?: HwPolicy; hops: number } {
     let hops = 0;
     for (const t of tables) {
       hops++;
@@ -334,7 +358,12 @@ export class Mlx5Datapath {
     if (e) fn(sad, e);
   }
 
-  private finish(load: LoadAccumulator, t: Tracer, r: Omit<DatapathResult, 'trace' | 'latencyCycles'>, bytes: number): DatapathResult {
+  private finish(
+    load: LoadAccumulator,
+    t: Tracer,
+    r: Omit<DatapathResult, 'trace' | 'latencyCycles'>,
+    bytes: number,
+  ): DatapathResult {
     const latency = load.add(t.visits, bytes);
     return { ...r, trace: t.steps, latencyCycles: latency };
   }
@@ -354,10 +383,27 @@ export class Mlx5Datapath {
     const f = this.flowOf(p);
     const pol = this.policyWalk(this.policies.out, f, p.fragment);
     if (pol.hit?.block) {
-      t.visit('tx.policy', 'TX policy', true, pol.hops, frame.length, `block (priority ${pol.hit.priority}) → drop`);
+      t.visit(
+        'tx.policy',
+        'TX policy',
+        true,
+        pol.hops,
+        frame.length,
+        `block (priority ${pol.hit.priority}) → drop`,
+      );
       this.countIpsec('ipsec_tx_drop_pkts', 1);
       this.countIpsec('ipsec_tx_drop_bytes', frame.length);
-      return this.finish(this.txLoad, t, { verdict: 'drop', frames: [], ipsec: false, drop: { reason: 'policy-block', counter: 'ipsec_tx_drop_pkts' } }, frame.length);
+      return this.finish(
+        this.txLoad,
+        t,
+        {
+          verdict: 'drop',
+          frames: [],
+          ipsec: false,
+          drop: { reason: 'policy-block', counter: 'ipsec_tx_drop_pkts' },
+        },
+        frame.length,
+      );
     }
     const reqid = pol.hit?.reqid ?? 0;
     t.visit(
@@ -387,9 +433,27 @@ export class Mlx5Datapath {
     if (espLen > this.device.uplink.mtu) {
       // xfrm_dev_offload_ok(): an over-MTU skb is not handed to a packet-offload SA; xfrm_output
       // drops it (XfrmOutError) — the hardware never fragments
-      t.visit('tx.sa', 'TX SA', true, 1, frame.length, `spi 0x${hex(sa.spi)}: ESP ${espLen} B > MTU ${this.device.uplink.mtu} → drop`);
+      t.visit(
+        'tx.sa',
+        'TX SA',
+        true,
+        1,
+        frame.length,
+        `spi 0x${hex(sa.spi)}: ESP ${espLen} B > MTU ${this.device.uplink.mtu} → drop`,
+      );
       this.bump('XfrmOutError');
-      return this.finish(this.txLoad, t, { verdict: 'drop', frames: [], ipsec: false, spi: sa.spi, drop: { reason: 'mtu', counter: 'XfrmOutError' } }, frame.length);
+      return this.finish(
+        this.txLoad,
+        t,
+        {
+          verdict: 'drop',
+          frames: [],
+          ipsec: false,
+          spi: sa.spi,
+          drop: { reason: 'mtu', counter: 'XfrmOutError' },
+        },
+        frame.length,
+      );
     }
     t.visit('tx.sa', 'TX SA', true, 1, frame.length, `reqid ${reqid} → spi 0x${hex(sa.spi)}`);
     let esp: Uint8Array;
@@ -399,16 +463,43 @@ export class Mlx5Datapath {
       if (!(e instanceof EspError)) throw e;
       t.visit('tx.aso', 'ASO', null, 1, frame.length, `${e.code} → drop`);
       this.countIpsec('ipsec_tx_drop_trailer', 1);
-      return this.finish(this.txLoad, t, { verdict: 'drop', frames: [], ipsec: false, spi: sa.spi, drop: { reason: 'malformed', counter: 'ipsec_tx_drop_trailer' } }, frame.length);
+      return this.finish(
+        this.txLoad,
+        t,
+        {
+          verdict: 'drop',
+          frames: [],
+          ipsec: false,
+          spi: sa.spi,
+          drop: { reason: 'malformed', counter: 'ipsec_tx_drop_trailer' },
+        },
+        frame.length,
+      );
     }
     const out = ethFrame(frame.subarray(0, 6), frame.subarray(6, 12), (frame[12]! << 8) | frame[13]!, esp);
     const seq = BigInt(parseFrame(out)?.seq ?? 0);
     t.visit('tx.aso', 'ASO', null, 1, out.length, `SN ${seq}`);
-    t.visit('tx.reformat', 'reformat', null, 1, out.length, `ADD_ESP_${sa.transport ? 'TRANSPORT' : 'TUNNEL'}`);
-    t.visit('tx.encrypt', 'crypto', null, 1, out.length, this.modeledCrypto ? 'modeled AES-GCM (payload in clear)' : 'AES-GCM encrypt + ICV');
+    t.visit(
+      'tx.reformat',
+      'reformat',
+      null,
+      1,
+      out.length,
+      `ADD_ESP_${sa.transport ? 'TRANSPORT' : 'TUNNEL'}`,
+    );
+    t.visit(
+      'tx.encrypt',
+      'crypto',
+      null,
+      1,
+      out.length,
+      this.modeledCrypto ? 'modeled AES-GCM (payload in clear)' : 'AES-GCM encrypt + ICV',
+    );
     sa.counters.packets++;
     sa.counters.bytes += out.length;
-    this.syncSad(sa, (sad, e) => sad.account(e, Math.max(0, out.length - (sa.family === AF_INET ? CURLFT_HDR_V4 : CURLFT_HDR_V6))));
+    this.syncSad(sa, (sad, e) =>
+      sad.account(e, Math.max(0, out.length - (sa.family === AF_INET ? CURLFT_HDR_V4 : CURLFT_HDR_V6))),
+    );
     t.visit('tx.status', 'TX status', true, 1, out.length, 'count ipsec_tx_pkts/bytes');
     this.countIpsec('ipsec_tx_pkts', 1);
     this.countIpsec('ipsec_tx_bytes', out.length);
@@ -429,7 +520,12 @@ export class Mlx5Datapath {
         // DF set / IPv6: ip_fragment refuses, ICMP "fragmentation needed" goes back to the sender
         t.visit('tx.wire', 'port', null, 1, frame.length, `L3 ${p.l3Len} B > MTU ${mtu}, DF → drop`);
         this.bump('IpFragFails');
-        return this.finish(this.txLoad, t, { verdict: 'drop', frames: [], ipsec, drop: { reason: 'mtu', counter: 'IpFragFails' }, ...extra }, frame.length);
+        return this.finish(
+          this.txLoad,
+          t,
+          { verdict: 'drop', frames: [], ipsec, drop: { reason: 'mtu', counter: 'IpFragFails' }, ...extra },
+          frame.length,
+        );
       }
       const frags = fragmentIpv4(l3Of(frame, p), mtu);
       frames = frags.map((ip) => ethFrame(frame.subarray(0, 6), frame.subarray(6, 12), 0x0800, ip));
@@ -456,7 +552,17 @@ export class Mlx5Datapath {
     this.bumpPort('rx_bytes_phy', frame.length);
     if (p && p.ipVersion !== 0 && p.l3Len > this.device.uplink.mtu) {
       this.bumpPort('rx_oversize_pkts_phy');
-      return this.finish(this.rxLoad, t, { verdict: 'drop', frames: [], ipsec: false, drop: { reason: 'oversize', counter: 'rx_oversize_pkts_phy' } }, frame.length);
+      return this.finish(
+        this.rxLoad,
+        t,
+        {
+          verdict: 'drop',
+          frames: [],
+          ipsec: false,
+          drop: { reason: 'oversize', counter: 'rx_oversize_pkts_phy' },
+        },
+        frame.length,
+      );
     }
     if (!p || p.ipVersion === 0 || p.proto !== IPPROTO_ESP || p.fragment || p.spi === undefined) {
       t.visit('rx.ttc', 'TTC', false, 1, frame.length, 'not ESP → default traffic type');
@@ -471,10 +577,27 @@ export class Mlx5Datapath {
       t.visit('rx.sa', 'RX SA', false, 1, frame.length, `spi 0x${hex(spi)} miss → software IPsec`);
       const sad = this.sadRef();
       const e = sad?.lookup(p.dst, spi, IPPROTO_ESP, p.family);
-      if (e) return this.finish(this.rxLoad, t, { verdict: 'software', frames: [frame], ipsec: false, spi }, frame.length);
+      if (e)
+        return this.finish(
+          this.rxLoad,
+          t,
+          { verdict: 'software', frames: [frame], ipsec: false, spi },
+          frame.length,
+        );
       // xfrm_input: no state for (daddr, SPI, ESP) → XfrmInNoStates, dropped
       this.bump('XfrmInNoStates');
-      return this.finish(this.rxLoad, t, { verdict: 'drop', frames: [], ipsec: false, spi, drop: { reason: 'no-state', counter: 'XfrmInNoStates' } }, frame.length);
+      return this.finish(
+        this.rxLoad,
+        t,
+        {
+          verdict: 'drop',
+          frames: [],
+          ipsec: false,
+          spi,
+          drop: { reason: 'no-state', counter: 'XfrmInNoStates' },
+        },
+        frame.length,
+      );
     }
     t.visit('rx.sa', 'RX SA', true, 1, frame.length, `spi 0x${hex(spi)} → DECRYPT obj`);
     sa.counters.packets++;
@@ -490,13 +613,48 @@ export class Mlx5Datapath {
     } catch (e) {
       if (!(e instanceof EspError)) throw e;
       detail = e.code;
-      syndrome = e.code === 'ICV_MISMATCH' ? 'auth' : e.code === 'REPLAY' || e.code === 'REPLAY_WINDOW' ? 'replay' : 'trailer';
+      syndrome =
+        e.code === 'ICV_MISMATCH'
+          ? 'auth'
+          : e.code === 'REPLAY' || e.code === 'REPLAY_WINDOW'
+            ? 'replay'
+            : 'trailer';
     }
-    t.visit('rx.decrypt', 'crypto', null, 1, frame.length, this.modeledCrypto ? 'modeled AES-GCM (no ICV)' : 'AES-GCM decrypt + ICV check');
-    t.visit('rx.aso', 'ASO', null, 1, frame.length, syndrome === 'replay' ? `replay window: ${detail}` : 'replay/lifetime check');
+    t.visit(
+      'rx.decrypt',
+      'crypto',
+      null,
+      1,
+      frame.length,
+      this.modeledCrypto ? 'modeled AES-GCM (no ICV)' : 'AES-GCM decrypt + ICV check',
+    );
+    t.visit(
+      'rx.aso',
+      'ASO',
+      null,
+      1,
+      frame.length,
+      syndrome === 'replay'
+        ? `replay window: ${detail}`
+        : sa.esn
+          ? 'replay window + lifetime'
+          : 'lifetime count (no HW replay: non-ESN SA)',
+    );
     if (syndrome !== 'ok') {
-      const counter = syndrome === 'auth' ? 'XfrmInStateProtoError' : syndrome === 'replay' ? 'XfrmInStateSeqError' : 'XfrmInHdrError';
-      t.visit('rx.status', 'RX status', true, 1, frame.length, `${syndrome === 'auth' ? 'syndrome 1 (auth)' : syndrome === 'trailer' ? 'syndrome 2 (bad trailer)' : 'reg_c_4 = 1 (replay)'} → drop`);
+      const counter =
+        syndrome === 'auth'
+          ? 'XfrmInStateProtoError'
+          : syndrome === 'replay'
+            ? 'XfrmInStateSeqError'
+            : 'XfrmInHdrError';
+      t.visit(
+        'rx.status',
+        'RX status',
+        true,
+        1,
+        frame.length,
+        `${syndrome === 'auth' ? 'syndrome 1 (auth)' : syndrome === 'trailer' ? 'syndrome 2 (bad trailer)' : 'reg_c_4 = 1 (replay)'} → drop`,
+      );
       if (syndrome === 'auth') {
         sa.counters.auth++;
         this.syncSad(sa, (sad, e) => sad.recordIntegrityFailure(e));
@@ -507,33 +665,103 @@ export class Mlx5Datapath {
         sa.counters.trailer++;
       }
       this.bump(counter);
-      return this.finish(this.rxLoad, t, { verdict: 'drop', frames: [], ipsec: true, spi, drop: { reason: syndrome === 'auth' ? 'icv' : syndrome, counter } }, frame.length);
+      return this.finish(
+        this.rxLoad,
+        t,
+        {
+          verdict: 'drop',
+          frames: [],
+          ipsec: true,
+          spi,
+          drop: { reason: syndrome === 'auth' ? 'icv' : syndrome, counter },
+        },
+        frame.length,
+      );
     }
-    t.visit('rx.reformat', 'reformat', null, 1, frame.length, `DEL_ESP_${sa.transport ? 'TRANSPORT' : 'TUNNEL'}`);
-    const out = ethFrame(frame.subarray(0, 6), frame.subarray(6, 12), plain![0]! >> 4 === 6 ? 0x86dd : 0x0800, plain!);
+    t.visit(
+      'rx.reformat',
+      'reformat',
+      null,
+      1,
+      frame.length,
+      `DEL_ESP_${sa.transport ? 'TRANSPORT' : 'TUNNEL'}`,
+    );
+    const out = ethFrame(
+      frame.subarray(0, 6),
+      frame.subarray(6, 12),
+      plain![0]! >> 4 === 6 ? 0x86dd : 0x0800,
+      plain!,
+    );
     t.visit('rx.status', 'RX status', true, 1, out.length, 'pass: count ipsec_rx_pkts/bytes');
     this.countIpsec('ipsec_rx_pkts', 1);
     this.countIpsec('ipsec_rx_bytes', out.length);
-    this.syncSad(sa, (sad, e) => sad.account(e, Math.max(0, frame.length - (sa.family === AF_INET ? CURLFT_HDR_V4 : CURLFT_HDR_V6))));
+    this.syncSad(sa, (sad, e) =>
+      sad.account(e, Math.max(0, frame.length - (sa.family === AF_INET ? CURLFT_HDR_V4 : CURLFT_HDR_V6))),
+    );
     const ip = parseFrame(out)!;
     const f = this.flowOf(ip);
     if (sa.selProto !== 0) {
       const ok = f.proto === sa.selProto && selectorPortsMatch(sa.sel, f);
-      t.visit('rx.sasel', 'SA selector', ok, 1, out.length, ok ? 'match → policy' : `proto ${f.proto} port ${f.dport} ≠ selector → drop`);
+      t.visit(
+        'rx.sasel',
+        'SA selector',
+        ok,
+        1,
+        out.length,
+        ok ? 'match → policy' : `proto ${f.proto} port ${f.dport} ≠ selector → drop`,
+      );
       if (!ok) {
         sa.counters.selectorMiss++;
         this.countIpsec('ipsec_rx_drop_mismatch_sa_sel', 1);
-        return this.finish(this.rxLoad, t, { verdict: 'drop', frames: [], ipsec: true, spi, seq: seq!, drop: { reason: 'sa-selector', counter: 'ipsec_rx_drop_mismatch_sa_sel' } }, frame.length);
+        return this.finish(
+          this.rxLoad,
+          t,
+          {
+            verdict: 'drop',
+            frames: [],
+            ipsec: true,
+            spi,
+            seq: seq!,
+            drop: { reason: 'sa-selector', counter: 'ipsec_rx_drop_mismatch_sa_sel' },
+          },
+          frame.length,
+        );
       }
     }
     const pol = this.policyWalk(this.policies.in, f, ip.fragment);
     if (pol.hit?.block) {
-      t.visit('rx.policy', 'RX policy', true, pol.hops, out.length, `block (priority ${pol.hit.priority}) → drop`);
+      t.visit(
+        'rx.policy',
+        'RX policy',
+        true,
+        pol.hops,
+        out.length,
+        `block (priority ${pol.hit.priority}) → drop`,
+      );
       this.countIpsec('ipsec_rx_drop_pkts', 1);
       this.countIpsec('ipsec_rx_drop_bytes', out.length);
-      return this.finish(this.rxLoad, t, { verdict: 'drop', frames: [], ipsec: true, spi, seq: seq!, drop: { reason: 'policy-block', counter: 'ipsec_rx_drop_pkts' } }, frame.length);
+      return this.finish(
+        this.rxLoad,
+        t,
+        {
+          verdict: 'drop',
+          frames: [],
+          ipsec: true,
+          spi,
+          seq: seq!,
+          drop: { reason: 'policy-block', counter: 'ipsec_rx_drop_pkts' },
+        },
+        frame.length,
+      );
     }
-    t.visit('rx.policy', 'RX policy', pol.hit !== undefined, pol.hops, out.length, pol.hit ? `allow (priority ${pol.hit.priority})` : 'miss → policy-miss (default allow)');
+    t.visit(
+      'rx.policy',
+      'RX policy',
+      pol.hit !== undefined,
+      pol.hops,
+      out.length,
+      pol.hit ? `allow (priority ${pol.hit.priority})` : 'miss → policy-miss (default allow)',
+    );
     t.visit('rx.policy_miss', 'policy miss', true, 1, out.length, 'forward → TTC / TC root');
     return this.deliver(t, out, ip, true, { spi, seq: seq!, rssSrc: p.src, rssDst: p.dst });
   }
@@ -545,7 +773,14 @@ export class Mlx5Datapath {
     ipsec: boolean,
     extra: { spi?: number; seq?: bigint; rssSrc?: string; rssDst?: string },
   ): DatapathResult {
-    t.visit('rx.deliver', 'TTC/TC root', true, 1, frame.length, ipsec ? 'decrypted L4 RSS / OVS rules' : 'L3/L4 RSS');
+    t.visit(
+      'rx.deliver',
+      'TTC/TC root',
+      true,
+      1,
+      frame.length,
+      ipsec ? 'decrypted L4 RSS / OVS rules' : 'L3/L4 RSS',
+    );
     let q = 0;
     if (extra.spi !== undefined && extra.rssSrc && extra.rssDst && p?.ipVersion === 4) {
       q = this.rss.queue(ipv4Bytes(extra.rssSrc), ipv4Bytes(extra.rssDst), extra.spi);
@@ -554,7 +789,12 @@ export class Mlx5Datapath {
     }
     this.queuePackets[q] = (this.queuePackets[q] ?? 0) + 1;
     t.visit('rx.rq', `RQ ${q}`, null, 1, frame.length, `CQE on queue ${q}`, q);
-    const r: Omit<DatapathResult, 'trace' | 'latencyCycles'> = { verdict: 'stack', frames: [frame], ipsec, queue: q };
+    const r: Omit<DatapathResult, 'trace' | 'latencyCycles'> = {
+      verdict: 'stack',
+      frames: [frame],
+      ipsec,
+      queue: q,
+    };
     if (extra.spi !== undefined) r.spi = extra.spi;
     if (extra.seq !== undefined) r.seq = extra.seq;
     return this.finish(this.rxLoad, t, r, frame.length);
@@ -576,7 +816,15 @@ class Tracer {
     private readonly costs: DatapathProfile,
     private readonly contexts: () => number,
   ) {}
-  visit(stage: StageName, table: string, hit: boolean | null, hops: number, bytes: number, action: string, queue?: number): void {
+  visit(
+    stage: StageName,
+    table: string,
+    hit: boolean | null,
+    hops: number,
+    bytes: number,
+    action: string,
+    queue?: number,
+  ): void {
     const v: StageVisit = { stage, hops, bytes };
     if (queue !== undefined) v.queue = queue;
     this.visits.push(v);
@@ -611,4 +859,3 @@ function isZero(a: string): boolean {
 function hex(n: number): string {
   return n.toString(16).padStart(8, '0');
 }
-

@@ -73,7 +73,11 @@ function u32(b: Uint8Array): number {
 export function seedConfig(opts: SeedOptions = {}): SeedConfig {
   const rnd = opts.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
   // SPIs ≥ 0x100 (0..255 are reserved, RFC 4303 §2.1); reqids non-zero (packet offload needs one)
-  const sa = (): SeedSa => ({ spi: (u32(rnd(4)) % 0xfeffff00) + 0x100, reqid: (u32(rnd(4)) % 0xfffe) + 1, keyMat: rnd(20) });
+  const sa = (): SeedSa => ({
+    spi: (u32(rnd(4)) % 0xfeffff00) + 0x100,
+    reqid: (u32(rnd(4)) % 0xfffe) + 1,
+    keyMat: rnd(20),
+  });
   const lr = sa();
   let rl = sa();
   while (rl.spi === lr.spi || rl.reqid === lr.reqid) rl = sa();
@@ -105,19 +109,73 @@ function ends(cfg: SeedConfig, side: Side): { me: SeedEnd; peer: SeedEnd; out: S
 /** The four `ip xfrm` command lines (argv after `ip xfrm`) of one DPU. */
 export function ipXfrmLines(cfg: SeedConfig, side: Side, dev = 'p0'): string[][] {
   const { me, peer, out, in: inn } = ends(cfg, side);
-  const sel = (src: string, dst: string) => ['sel', 'src', src, 'dst', dst, 'proto', 'udp', 'dport', String(VXLAN_PORT)];
+  const sel = (src: string, dst: string) => [
+    'sel',
+    'src',
+    src,
+    'dst',
+    dst,
+    'proto',
+    'udp',
+    'dport',
+    String(VXLAN_PORT),
+  ];
   const aead = (sa: SeedSa) => ['aead', 'rfc4106(gcm(aes))', `0x${hex(sa.keyMat)}`, '128'];
   const esn = cfg.esn ? ['flag', 'esn'] : [];
   const state = (src: string, dst: string, sa: SeedSa, dir: 'in' | 'out') => [
-    'state', 'add', 'src', src, 'dst', dst, 'proto', 'esp', 'spi', `0x${sa.spi.toString(16).padStart(8, '0')}`,
-    'reqid', String(sa.reqid), 'mode', 'transport',
+    'state',
+    'add',
+    'src',
+    src,
+    'dst',
+    dst,
+    'proto',
+    'esp',
+    'spi',
+    `0x${sa.spi.toString(16).padStart(8, '0')}`,
+    'reqid',
+    String(sa.reqid),
+    'mode',
+    'transport',
     ...(dir === 'in' ? ['replay-window', String(cfg.replayWindow)] : []),
-    ...esn, ...aead(sa), ...sel(src, dst), 'offload', 'packet', 'dev', dev, 'dir', dir,
+    ...esn,
+    ...aead(sa),
+    ...sel(src, dst),
+    'offload',
+    'packet',
+    'dev',
+    dev,
+    'dir',
+    dir,
   ];
   const policy = (src: string, dst: string, sa: SeedSa, dir: 'in' | 'out') => [
-    'policy', 'add', 'src', src, 'dst', dst, 'proto', 'udp', 'dport', String(VXLAN_PORT), 'dir', dir,
-    'tmpl', 'src', src, 'dst', dst, 'proto', 'esp', 'reqid', String(sa.reqid), 'mode', 'transport',
-    'offload', 'packet', 'dev', dev,
+    'policy',
+    'add',
+    'src',
+    src,
+    'dst',
+    dst,
+    'proto',
+    'udp',
+    'dport',
+    String(VXLAN_PORT),
+    'dir',
+    dir,
+    'tmpl',
+    'src',
+    src,
+    'dst',
+    dst,
+    'proto',
+    'esp',
+    'reqid',
+    String(sa.reqid),
+    'mode',
+    'transport',
+    'offload',
+    'packet',
+    'dev',
+    dev,
   ];
   return [
     state(me.ip, peer.ip, out, 'out'),
@@ -129,14 +187,30 @@ export function ipXfrmLines(cfg: SeedConfig, side: Side, dev = 'p0'): string[][]
 
 function vxlanSel(src: string, dst: string): XfrmSelector {
   return {
-    daddr: dst, saddr: src, dport: VXLAN_PORT, dportMask: 0xffff, sport: 0, sportMask: 0,
-    family: AF_INET, prefixlenD: 32, prefixlenS: 32, proto: 17, ifindex: 0, user: 0,
+    daddr: dst,
+    saddr: src,
+    dport: VXLAN_PORT,
+    dportMask: 0xffff,
+    sport: 0,
+    sportMask: 0,
+    family: AF_INET,
+    prefixlenD: 32,
+    prefixlenS: 32,
+    proto: 17,
+    ifindex: 0,
+    user: 0,
   };
 }
 
 const LFT = () => ({
-  softByteLimit: XFRM_INF, hardByteLimit: XFRM_INF, softPacketLimit: XFRM_INF, hardPacketLimit: XFRM_INF,
-  softAddExpiresSeconds: 0n, hardAddExpiresSeconds: 0n, softUseExpiresSeconds: 0n, hardUseExpiresSeconds: 0n,
+  softByteLimit: XFRM_INF,
+  hardByteLimit: XFRM_INF,
+  softPacketLimit: XFRM_INF,
+  hardPacketLimit: XFRM_INF,
+  softAddExpiresSeconds: 0n,
+  hardAddExpiresSeconds: 0n,
+  softUseExpiresSeconds: 0n,
+  hardUseExpiresSeconds: 0n,
 });
 
 /** An SA of the seed as an XFRM object (what `ip xfrm state add …` of `ipXfrmLines` sends). */
@@ -166,7 +240,15 @@ export function seedState(cfg: SeedConfig, side: Side, dir: 'in' | 'out', ifinde
   };
   if (cfg.esn) {
     const w = dir === 'in' ? cfg.replayWindow : 0;
-    s.replayEsn = { bmpLen: Math.ceil(w / 32), oseq: 0, seq: 0, oseqHi: 0, seqHi: 0, replayWindow: w, bmp: new Array(Math.ceil(w / 32)).fill(0) };
+    s.replayEsn = {
+      bmpLen: Math.ceil(w / 32),
+      oseq: 0,
+      seq: 0,
+      oseqHi: 0,
+      seqHi: 0,
+      replayWindow: w,
+      bmp: new Array(Math.ceil(w / 32)).fill(0),
+    };
   }
   return s;
 }
@@ -221,7 +303,13 @@ export function espSaLines(cfg: SeedConfig): string[] {
 /** Parses an `esp_sa` UAT line back (tests, tools). */
 export function parseEspSaLine(l: string): { src: string; dst: string; spi: number; keyMat: Uint8Array } {
   const f = [...l.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
-  if (f.length < 8 || f[4] !== 'AES-GCM with 16 octet ICV [RFC4106]') throw new Error(`not an AES-GCM-16 esp_sa line: ${l}`);
+  if (f.length < 8 || f[4] !== 'AES-GCM with 16 octet ICV [RFC4106]')
+    throw new Error(`not an AES-GCM-16 esp_sa line: ${l}`);
   const k = f[5]!.replace(/^0x/, '');
-  return { src: f[1]!, dst: f[2]!, spi: Number.parseInt(f[3]!, 16), keyMat: Uint8Array.from(Buffer.from(k, 'hex')) };
+  return {
+    src: f[1]!,
+    dst: f[2]!,
+    spi: Number.parseInt(f[3]!, 16),
+    keyMat: Uint8Array.from(Buffer.from(k, 'hex')),
+  };
 }
