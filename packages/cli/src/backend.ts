@@ -126,6 +126,7 @@ export function simNetdevTable(machine: unknown): Map<string, number> {
   const m = machine as { netdevs?: unknown };
   let src: unknown = m?.netdevs;
   if (typeof src === 'function') src = (src as () => unknown).call(machine);
+  if (src && typeof (src as { list?: unknown }).list === 'function') src = (src as { list(): unknown }).list();
   if (src instanceof Map) src = [...src.values()];
   if (src && typeof (src as Iterable<unknown>)[Symbol.iterator] === 'function') {
     for (const d of src as Iterable<{ name?: unknown; ifindex?: unknown }>) {
@@ -328,16 +329,17 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     // the remote machine's netdevs follow its profile; a local machine of the same profile names them
     const names =
       typeof sim.createSimMachine === 'function'
-        ? simNetdevTable(machineOf(await sim.createSimMachine(opts.profile)))
+        ? simNetdevTable(await sim.createSimMachine(opts.profile))
         : new Map<string, number>();
     return new SimBackend(sim, undefined, opts.sim, new NameTable(names), `simulator at ${opts.sim}`);
   }
-  const machine = machineOf(await createMachine(sim, opts.profile));
+  const created = await createMachine(sim, opts.profile);
+  const machine = machineOf(created);
   return new SimBackend(
     sim,
     machine,
     undefined,
-    new NameTable(simNetdevTable(machine)),
+    new NameTable(simNetdevTable(created)),
     `simulator ${opts.profile}`,
   );
 }
