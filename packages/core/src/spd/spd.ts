@@ -33,6 +33,7 @@ import {
   XFRM_USERPOLICY,
 } from '../types/xfrm.ts';
 import { addressWords } from './address-words.ts';
+import { clonePlain } from './clone.ts';
 import {
   type CompiledFlow,
   type CompiledSelector,
@@ -330,10 +331,10 @@ export class Spd {
     }
   }
 
-  private build(p: XfrmPolicy, families: number[], index: number): SpdEntry {
+  private build(p: XfrmPolicy, families: number[], index: number, identity: string): SpdEntry {
     let policy: XfrmPolicy;
     try {
-      policy = structuredClone(p);
+      policy = clonePlain(p);
     } catch {
       throw new XfrmError('EINVAL', 'policy is not cloneable');
     }
@@ -366,7 +367,7 @@ export class Spd {
       markV: (mv & mm) | 0,
       markM: mm | 0,
       ifId,
-      identity: identityKey(info.dir, type, ifId, mv & mm, mm, info.sel, p.secCtx),
+      identity,
       exact: sel.prefixlenD === bits && sel.prefixlenS === bits,
       timerGen: 0,
     };
@@ -408,7 +409,7 @@ export class Spd {
     if (old !== undefined && excl) throw new XfrmError('EEXIST');
     // build first so that bad input fails before the table changes
     const index = old !== undefined ? old.index : this.peekIndex(dir, p.info.index);
-    const e = this.build(p, families, index);
+    const e = this.build(p, families, index, id);
     if (old !== undefined) this.unlink(old);
     else this.commitIndex(dir, p.info.index, index);
     this.link(e);
@@ -627,7 +628,7 @@ export class Spd {
   }
 
   private emit(e: SpdEntry, hard: boolean): void {
-    const ev: PolicyExpireEvent = { hard, dir: e.dir, policy: structuredClone(e.policy) };
+    const ev: PolicyExpireEvent = { hard, dir: e.dir, policy: clonePlain(e.policy) };
     for (const l of [...this.listeners]) l(ev);
   }
 }
