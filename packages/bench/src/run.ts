@@ -5,7 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import { codecBenchmarks } from './codec.ts';
 import { benchEsp } from './esp.ts';
-import { type BenchOptions, type BenchResult, machineInfo } from './harness.ts';
+import { type BenchOptions, type BenchReport, type BenchResult, machineInfo, selected } from './harness.ts';
+import { benchMem, runBundled } from './mem.ts';
+import { programBenchmarks } from './program.ts';
+import { benchSad } from './sad.ts';
+import { benchSim } from './sim.ts';
+import { benchSpd } from './spd.ts';
 
 export interface Suite {
   name: string;
@@ -13,34 +18,50 @@ export interface Suite {
 }
 
 export const SUITES: Suite[] = [
-  { name: 'esp', run: async (o) => benchEsp({ quick: o.quick }) },
+  { name: 'esp', run: async (o) => benchEsp({ quick: o.quick, only: o.only, log: o.log }) },
   { name: 'codec', run: codecBenchmarks },
+  { name: 'spd', run: (o) => runBundled('spd', o, benchSpd) },
+  { name: 'sad', run: (o) => runBundled('sad', o, benchSad) },
+  { name: 'mem', run: (o) => runBundled('mem', o, benchMem) },
+  { name: 'kernel', run: programBenchmarks },
+  { name: 'sim', run: benchSim },
 ];
 
+/** A rate with 3 significant digits and a k/M suffix above 1000. */
 export function formatRate(v: number): string {
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k`;
-  return v.toFixed(1);
+  if (v === 0) return '0';
+  return v >= 100 ? v.toFixed(0) : v.toPrecision(3);
+}
+
+/** ns per operation: integers above 100 ns, else 3 significant digits. */
+function formatNs(ns: number | undefined): string {
+  if (ns === undefined) return '';
+  return ns >= 100 ? ns.toFixed(0) : ns.toPrecision(3);
 }
 
 export function formatTable(results: BenchResult[]): string {
-  const rows = [['id', 'value', 'unit', 'spread', 'baseline', 'ratio', 'what']];
+  const rows = [['id', 'value', 'unit', 'spread', 'Gb/s', 'ns/op', 'baseline', 'ratio', 'what']];
   for (const r of results) {
     rows.push([
       r.id,
       formatRate(r.value),
       r.unit,
       `±${(r.spread * 100).toFixed(1)}%`,
+      r.gbps === undefined ? '' : r.gbps.toFixed(2),
+      formatNs(r.ns_per_op),
       r.baseline === undefined ? '' : `${formatRate(r.baseline)} (${r.baseline_name})`,
       r.ratio === undefined ? '' : r.ratio.toFixed(2),
       r.what,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const right = new Set([1, 3, 4, 5, 7]);
   return rows
     .map((row) =>
       row
-        .map((c, i) => c.padEnd(widths[i]!))
+        .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
         .join('  ')
         .trimEnd(),
     )
@@ -52,15 +73,26 @@ export async function runBenchmarks(
 ): Promise<BenchResult[]> {
   const log = opts.log ?? (() => {});
   const results: BenchResult[] = [];
-  for (const s of SUITES) {
-    if (opts.only && !s.name.startsWith(opts.only) && !opts.only.startsWith(s.name)) continue;
-    log(`running ${s.name}…`);
-    for (const r of await s.run(opts)) {
-      if (opts.only && !r.id.startsWith(opts.only) && !opts.only.startsWith(s.name)) continue;
-      results.push(r);
+  const suites = SUITES.filter(
+    (s) => !opts.only || s.name.startsWith(opts.only) || opts.only.startsWith(s.name),
+  );
+  const t0 = Date.now();
+  for (const [i, s] of suites.entries()) {
+    log(
+      `[${i + 1}/${suites.length}] running ${s.name}… (${((Date.now() - t0) / 1000).toFixed(0)} s elapsed)`,
+    );
+    // suite names are prefixes of their ids: `--only esp` keeps the suite, `--only esp.encap.64` filters ids
+    const keepAll = !opts.only || s.name.startsWith(opts.only);
+    for (const r of await s.run({ ...opts, log, prior: results })) {
+      if (keepAll || selected(r.id, opts.only)) results.push(r);
     }
   }
-  if (opts.json)
-    writeFileSync(opts.json, `${JSON.stringify({ machine: machineInfo(), results }, null, 1)}\n`);
+  log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (opts.json) writeFileSync(opts.json, `${JSON.stringify(report(results), null, 1)}\n`);
   return results;
+}
+
+/** The JSON report of a run (what `--json` writes). */
+export function report(results: BenchResult[]): BenchReport {
+  return { machine: machineInfo(), results };
 }

@@ -9,8 +9,8 @@
  * random priorities 0..65535; 2 % packet-offloaded, 3 % with a mark, 2 % with an if_id. Lookups cycle
  * through 65,536 distinct flows, 90 % drawn inside a random policy's selector and 10 % random.
  *
- * Run: `xfrmkit bench --only spd [--quick]`, or directly `npx tsx packages/bench/src/spd.ts [--quick]`
- * (slower: see `bundled.ts` notes in mem.ts for why the suite runs as an esbuild bundle).
+ * Run: `xfrmkit bench --only spd [--quick]` (bundled with esbuild and run in a child node, see
+ * `runBundled` in mem.ts), or directly `npx tsx packages/bench/src/spd.ts [--quick]`.
  */
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -26,8 +26,8 @@ import {
   Spd,
   XFRM_OFFLOAD_FLAG,
   XFRM_POLICY_DIR,
-  type XfrmPolicy,
   XfrmError,
+  type XfrmPolicy,
 } from '@xfrmkit/core';
 import { type BenchOptions, type BenchResult, measureRate, result, summarize } from './harness.ts';
 
@@ -311,7 +311,8 @@ export interface SpdBenchOptions extends BenchOptions {
 
 export async function benchSpd(opts: SpdBenchOptions): Promise<BenchResult[]> {
   const ids = ['1k', '10k', '100k', '1m'] as const;
-  const sizes = opts.sizes ?? (opts.quick ? [1_000, 5_000, 20_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000]);
+  const sizes =
+    opts.sizes ?? (opts.quick ? [1_000, 5_000, 20_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000]);
   const log = opts.log ?? (() => {});
   const out: BenchResult[] = [];
   for (let i = 0; i < ids.length; i++) {
@@ -363,5 +364,7 @@ if (import.meta.url.endsWith('/spd.ts') && import.meta.url === pathToFileURL(pro
   const json = process.argv.includes('--json');
   const rs = await benchSpd({ quick, log: (s) => process.stderr.write(`${s}\n`) });
   if (json) process.stdout.write(`${JSON.stringify(rs)}\n`);
-  else for (const r of rs) process.stdout.write(`${r.id} ${(r.value / 1e6).toFixed(2)} M/s ×${r.ratio?.toFixed(0)} ${r.what}\n`);
+  else
+    for (const r of rs)
+      process.stdout.write(`${r.id} ${(r.value / 1e6).toFixed(2)} M/s ×${r.ratio?.toFixed(0)} ${r.what}\n`);
 }

@@ -1,0 +1,194 @@
+/**
+ * Simulator benchmarks.
+ *
+ *   sim.program.100k      the policies of `kernel.program.100k` (program.ts) into a fresh simulated
+ *                         BlueField-3 (`createSimMachine('bf3')`) through XfrmClient.addPolicies over
+ *                         InProcTransport — same client, same pipelining; baseline: the kernel figure of
+ *                         this run (measured here, one run, when the kernel suite did not run).
+ *   sim.pipeline.real     simulated packets per wall-clock second through the two-DPU topology
+ *                         (host L → BFL OVS/VXLAN → BFL p0 TX datapath (policy → SA → ESP, real
+ *                         AES-GCM) → wire → BFR p0 RX datapath (decrypt, checks) → VXLAN decap → host R),
+ *                         1400-byte inner IP packets; baseline: `esp.encap.1400` of this run.
+ *   sim.pipeline.modeled  the same with modeled crypto (AES-GCM skipped; the cycle model still charges it).
+ *
+ * The topology is configured like the tests do (seed SAs and policies as objects through XfrmClient
+ * over InProcTransport; `xfrmkit demo` sends the same configuration as `ip xfrm` lines).
+ */
+import { performance } from 'node:perf_hooks';
+import type { XfrmPolicy } from '@xfrmkit/core';
+import { XfrmClient } from '@xfrmkit/netlink';
+import {
+  createSimMachine,
+  hostFrame,
+  InProcTransport,
+  NETLINK_XFRM,
+  seedConfig,
+  seedPolicy,
+  seedState,
+  TwoDpuTopology,
+} from '@xfrmkit/sim';
+import { benchEsp } from './esp.ts';
+import {
+  type BenchOptions,
+  type BenchResult,
+  measureRate,
+  result,
+  selected,
+  withBaseline,
+} from './harness.ts';
+import {
+  KERNEL_PROGRAM_ID,
+  kernelProgramRate,
+  kernelProgramUnavailable,
+  PIPELINE,
+  programCount,
+  programPolicy,
+} from './program.ts';
+
+/** Inner IP packet size of the pipeline runs (the baseline is `esp.encap.1400`). */
+export const PIPELINE_IP_BYTES = 1400;
+const ESP_BASELINE_ID = 'esp.encap.1400';
+
+/** One run: `policies` into a fresh simulated bf3 machine; policies/s. */
+export async function simProgramRate(policies: readonly XfrmPolicy[]): Promise<number> {
+  const sim = createSimMachine('bf3', { name: 'bench' });
+  const c = XfrmClient.over(new InProcTransport(sim.machine, NETLINK_XFRM));
+  const t0 = performance.now();
+  try {
+    await c.addPolicies(policies, PIPELINE);
+  } finally {
+    c.close();
+  }
+  const dt = performance.now() - t0;
+  const got = sim.xfrm.netns('default').spd.size;
+  if (got !== policies.length) throw new Error(`simulator holds ${got} of ${policies.length} policies`);
+  return (policies.length * 1000) / dt;
+}
+
+async function simProgram(opts: BenchOptions, log: (s: string) => void): Promise<BenchResult> {
+  const n = programCount(opts.quick);
+  const policies = Array.from({ length: n }, (_, i) => programPolicy(i).policy);
+  const rounds = opts.quick ? 1 : 3;
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    samples.push(await simProgramRate(policies));
+    log(`sim.program.100k round ${r + 1}/${rounds}: ${Math.round(samples[r]!)} policies/s`);
+  }
+  const what =
+    `${n} policies (as ${KERNEL_PROGRAM_ID}) into a fresh createSimMachine('bf3') via XfrmClient.addPolicies ` +
+    `over InProcTransport (window ${PIPELINE.window}, ${PIPELINE.perDatagram} per datagram); ${rounds} run(s)`;
+  const res = result('sim.program.100k', what, 'policies/s', samples);
+  const prior = opts.prior?.find((r) => r.id === KERNEL_PROGRAM_ID);
+  if (prior) return withBaseline(res, `${KERNEL_PROGRAM_ID} (kernel, this run)`, prior.value);
+  const why = kernelProgramUnavailable();
+  if (why) {
+    res.what += `; no kernel baseline: ${why}`;
+    log(`sim.program.100k: no kernel baseline (${why})`);
+    return res;
+  }
+  log('sim.program.100k: measuring the kernel baseline (one run)');
+  const k = await kernelProgramRate(policies);
+  return withBaseline(res, 'kernel via KernelTransport (one run, sim suite)', k);
+}
+
+/** The seed two-DPU topology, configured through XfrmClient, ready to carry VXLAN both ways. */
+export async function seededTopology(modeledCrypto: boolean): Promise<TwoDpuTopology> {
+  const cfg = seedConfig({ esn: true });
+  const topo = new TwoDpuTopology({
+    profile: 'bf3',
+    vni: cfg.vni,
+    left: cfg.left,
+    right: cfg.right,
+    p0Mtu: cfg.p0Mtu,
+    vxlanMtu: cfg.vxlanMtu,
+    modeledCrypto,
+  });
+  for (const [side, dpu] of [
+    ['left', topo.bfl],
+    ['right', topo.bfr],
+  ] as const) {
+    const c = XfrmClient.over(new InProcTransport(dpu.sim.machine, NETLINK_XFRM));
+    try {
+      const ifx = dpu.sim.ifindex('p0');
+      for (const dir of ['out', 'in'] as const) await c.addState(seedState(cfg, side, dir, ifx));
+      for (const dir of ['out', 'in'] as const) await c.addPolicy(seedPolicy(cfg, side, dir, ifx));
+    } finally {
+      c.close();
+    }
+  }
+  return topo;
+}
+
+async function pipeline(
+  modeled: boolean,
+  opts: BenchOptions,
+  baseline: { name: string; value: number } | undefined,
+): Promise<BenchResult> {
+  const id = `sim.pipeline.${modeled ? 'modeled' : 'real'}`;
+  const topo = await seededTopology(modeled);
+  try {
+    const frameBytes = PIPELINE_IP_BYTES + 14;
+    const frames = Array.from({ length: 64 }, (_, i) => hostFrame(topo.hostL, topo.hostR, frameBytes, i));
+    // correctness first: every frame arrives intact (modeled crypto carries the payload in clear)
+    for (const [i, f] of frames.entries()) {
+      const d = topo.send('left', f, i);
+      if (!d.delivered || Buffer.compare(Buffer.from(d.delivered), Buffer.from(f)) !== 0)
+        throw new Error(`${id}: frame ${i} not delivered intact (${d.drop?.reason ?? 'payload mismatch'})`);
+      if (!d.tx?.ipsec) throw new Error(`${id}: frame ${i} crossed the wire without ESP`);
+    }
+    const per = 16;
+    let k = 0;
+    let lost = 0;
+    const samples = await measureRate(
+      id,
+      () => {
+        for (let j = 0; j < per; j++) {
+          const d = topo.send('left', frames[k & 63]!, k);
+          if (!d.delivered) lost++;
+          k++;
+        }
+      },
+      per / 1e6,
+      opts,
+    );
+    if (lost) throw new Error(`${id}: ${lost} of ${k} packets were not delivered`);
+    const what =
+      `${k} host→host UDP packets, ${PIPELINE_IP_BYTES} B inner IP (VXLAN, ESN, transport ESP) through ` +
+      `BFL TX + wire + BFR RX of the cycle-counted bf3 pipeline, ${modeled ? 'modeled crypto (no AES-GCM)' : 'real AES-GCM'}; ` +
+      'one packet = one encrypt + one decrypt';
+    const r = result(id, what, 'Mpps', samples);
+    r.gbps = (r.value * 1e6 * PIPELINE_IP_BYTES * 8) / 1e9;
+    if (baseline) withBaseline(r, baseline.name, baseline.value);
+    return r;
+  } finally {
+    topo.dispose();
+  }
+}
+
+/** `esp.encap.1400` of this run: from the esp suite if it ran, else measured now. */
+function espBaseline(opts: BenchOptions, log: (s: string) => void): { name: string; value: number } {
+  const prior = opts.prior?.find((r) => r.id === ESP_BASELINE_ID);
+  if (prior) return { name: `${ESP_BASELINE_ID} (this run)`, value: prior.value };
+  log(`sim.pipeline: measuring the ${ESP_BASELINE_ID} baseline`);
+  const [r] = benchEsp({ quick: opts.quick, sizes: ['1400'], variants: [''], only: ESP_BASELINE_ID });
+  if (!r || r.id !== ESP_BASELINE_ID) throw new Error(`sim.pipeline: no ${ESP_BASELINE_ID} baseline`);
+  return { name: `${ESP_BASELINE_ID} (measured by the sim suite)`, value: r.value };
+}
+
+export async function benchSim(opts: BenchOptions): Promise<BenchResult[]> {
+  const log = opts.log ?? (() => {});
+  const out: BenchResult[] = [];
+  if (selected('sim.program.100k', opts.only)) out.push(await simProgram(opts, log));
+  const real = selected('sim.pipeline.real', opts.only);
+  const modeled = selected('sim.pipeline.modeled', opts.only);
+  if (real || modeled) {
+    const base = espBaseline(opts, log);
+    for (const m of [false, true]) {
+      if (!(m ? modeled : real)) continue;
+      const r = await pipeline(m, opts, base);
+      log(`${r.id}: ${(r.value * 1e3).toFixed(1)} kpps`);
+      out.push(r);
+    }
+  }
+  return out;
+}
