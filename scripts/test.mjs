@@ -6,6 +6,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
+// The real-kernel oracle (Debian's kernel under qemu) is prepared from Debian packages and cached
+// (first run: ~1 minute, then ~1 s). Without root or apt the oracle tests skip and say why.
+if (process.platform === 'linux' && process.getuid?.() === 0 && process.env.XFRMKIT_ORACLE !== 'off') {
+  const p = spawnSync('bash', ['packages/oracle/scripts/prepare.sh'], { stdio: 'inherit' });
+  if (p.status !== 0) console.log(`oracle: prepare.sh failed (exit ${p.status}); oracle tests will skip`);
+}
+
 const out = join(process.cwd(), '.cache', 'vitest-results.json');
 mkdirSync(join(process.cwd(), '.cache'), { recursive: true });
 rmSync(out, { force: true });

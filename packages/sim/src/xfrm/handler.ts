@@ -464,7 +464,12 @@ export class XfrmHandler implements ProtocolHandler {
     const { sad } = r.ns;
     const res = r.type === M.NEWSA ? sad.add(s) : sad.update(s);
     r.ns.extra.set(res.entry, this.saExtra(tb));
-    r.ctx.multicast(GRP.SA, stateMsg(r.type, res.entry.state, r.seq, r.pid));
+    // xfrm_add_sa notifies with the state it constructed from the request (km_state_notify(x)); an
+    // UPDSA that edited an existing SA in place still reports that constructed state, with the
+    // stored SA's lifetime counters
+    const inPlace = r.type === M.UPDSA && res.entry.state !== s;
+    const notified = inPlace ? { ...s, info: { ...s.info, curlft: res.entry.state.info.curlft } } : res.entry.state;
+    r.ctx.multicast(GRP.SA, stateMsg(r.type, notified, r.seq, r.pid));
   }
 
   private saExtra(tb: (TbAttr | undefined)[]): SaExtra {
@@ -688,6 +693,8 @@ export class XfrmHandler implements ProtocolHandler {
     if (!typeOk) fail(93, 'Requested type not found');
     if (p.id.proto === 50) {
       if (!s.aead && !s.crypt) fail(22, 'ESP: AEAD or CRYPT must be provided');
+      // esp_init_aead / esp_init_authenc: crypto_aead_setkey refuses key sizes the cipher lacks
+      if (!espKeyOk(s)) fail(22, 'Kernel was unable to initialize cryptographic operations');
       if (s.encap && s.encap.encapType !== 2 && s.encap.encapType !== 7)
         fail(22, 'Unsupported encapsulation type for ESP');
     }
@@ -1236,6 +1243,39 @@ function prefixMatch(a: string, b: string, bits: number): boolean {
     const mask = n === 32 ? 0xffffffff : ~(0xffffffff >>> n) >>> 0;
     if (((wa[i]! ^ wb[i]!) & mask) >>> 0 !== 0) return false;
     left -= n;
+  }
+  return true;
+}
+
+/** Key sizes (bytes) the kernel's ciphers accept, after the nonce salt of the RFC 4106/4309/7539 wrappers. */
+const AEAD_KEYS: Record<string, { salt: number; sizes: number[] }> = {
+  'rfc4106(gcm(aes))': { salt: 4, sizes: [16, 24, 32] },
+  'rfc4543(gcm(aes))': { salt: 4, sizes: [16, 24, 32] },
+  'rfc4309(ccm(aes))': { salt: 3, sizes: [16, 24, 32] },
+  'rfc7539esp(chacha20,poly1305)': { salt: 4, sizes: [32] },
+};
+const CRYPT_KEYS: Record<string, (n: number) => boolean> = {
+  'ecb(cipher_null)': (n) => n === 0,
+  'cbc(des)': (n) => n === 8,
+  'cbc(des3_ede)': (n) => n === 24,
+  'cbc(cast5)': (n) => n >= 5 && n <= 16,
+  'cbc(blowfish)': (n) => n >= 4 && n <= 56,
+  'cbc(aes)': (n) => n === 16 || n === 24 || n === 32,
+  'cbc(serpent)': (n) => n <= 32,
+  'cbc(camellia)': (n) => n === 16 || n === 24 || n === 32,
+  'cbc(twofish)': (n) => n === 16 || n === 24 || n === 32,
+  'rfc3686(ctr(aes))': (n) => n === 20 || n === 28 || n === 36,
+  'cbc(sm4)': (n) => n === 16,
+};
+
+function espKeyOk(s: { aead?: { name: string; key: Uint8Array }; crypt?: { name: string; key: Uint8Array } }): boolean {
+  if (s.aead) {
+    const k = AEAD_KEYS[s.aead.name];
+    if (k && !k.sizes.includes(s.aead.key.length - k.salt)) return false;
+  }
+  if (s.crypt) {
+    const ok = CRYPT_KEYS[s.crypt.name];
+    if (ok && !ok(s.crypt.key.length)) return false;
   }
   return true;
 }

@@ -1,0 +1,3 @@
+export * from './frame.ts';
+export * from './transport.ts';
+export * from './vm.ts';
