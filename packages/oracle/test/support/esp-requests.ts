@@ -113,9 +113,8 @@ const key = (bytes: number) => Uint8Array.from({ length: bytes }, (_, i) => (i *
 export const arbSaBody = fc.record({
   mode: fc.constantFrom(0, 0, 1),
   reqid: fc.nat(3),
-  // 128 and 200 bits (no valid AES key after the 32-bit salt) trigger KNOWN_SIM_BUG_AEAD_KEY_LENGTH:
-  // they are left out until the simulator is fixed (the known-bug test keeps checking them)
-  keyBits: fc.constantFrom(160, 160, 224, 288),
+  // 128 and 200 bits leave no valid AES key after the 32-bit salt: the kernel refuses them
+  keyBits: fc.constantFrom(160, 160, 224, 288, 128, 200),
   icv: fc.constantFrom(128, 128, 96, 64, 127),
   algName: fc.constantFrom(
     'rfc4106(gcm(aes))',
@@ -200,9 +199,8 @@ function saFlags(b: SaBody): number {
 }
 
 const arbEspNewSa: fc.Arbitrary<Op> = fc
-  // UPDSA of a VALID SA triggers KNOWN_SIM_BUG_UPDSA_NOTIFY (see the known-divergence tests): only
-  // NEWSA here until it is fixed; UPDSA still runs on larval SAs (ALLOCSPI then UPDSA)
-  .record({ upd: fc.constant(false), id: arbId, b: arbSaBody, fl: arbNlFlags, pid: fc.constantFrom(...PIDS) })
+  // NEWSA, and UPDSA of VALID SAs (the notification carries the request's state)
+  .record({ upd: fc.boolean(), id: arbId, b: arbSaBody, fl: arbNlFlags, pid: fc.constantFrom(...PIDS) })
   .map(({ upd, id, b, fl, pid }) => ({
     what: `${upd ? 'UPD' : 'NEW'}SA esp ${b.algName}/${b.keyBits}/${b.icv} esn=${b.esn} rw=${b.rw} dir=${b.dir} lft=${b.lft}`,
     bytes: badBmp(
@@ -278,9 +276,8 @@ const arbEspAe: fc.Arbitrary<Op> = fc
     id: arbId,
     aflags: fc.constantFrom(0, 1, 2, 4, 8, 0x10),
     replace: fc.constantFrom(true, true, false),
-    // 'esn-bad-len' (bmp_len 2, 4 bitmap words) triggers KNOWN_SIM_BUG_AE_ESN_LEN on an ESN SA with bmp_len 2:
-    // the kernel accepts it, the simulator refuses "New ESN size doesn't match…"; left out until fixed
-    what: fc.constantFrom<string>('replay', 'esn', 'ltime', 'thresh', 'none', 'esn-window'),
+    // 'esn-bad-len': bmp_len 2 with 4 bitmap words (the kernel sizes by bmp_len, not the attribute)
+    what: fc.constantFrom<string>('replay', 'esn', 'ltime', 'thresh', 'none', 'esn-window', 'esn-bad-len'),
     seq: fc.constantFrom(0, 5, 100, 0xffffffff),
     fl: arbNlFlags,
   })

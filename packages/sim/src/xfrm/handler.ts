@@ -930,12 +930,13 @@ export class XfrmHandler implements ProtocolHandler {
     if (!e) fail(3);
     if (e.kmState !== 'valid') fail(22, 'SA must be in VALID state');
     const s = e.state as XfrmState;
-    if (tb[23]) {
+    // xfrm_replay_verify_len: only when the SA has an ESN state; sizes are computed from bmp_len
+    // (24 + 4·bmp_len), not from the attribute length (a longer attribute is fine)
+    if (tb[23] && s.replayEsn) {
       const b = tb[23].payload;
       const bmpLen = u32(b);
       if (b.length < 24 + 4 * bmpLen) fail(22, 'ESN attribute is too short');
-      if (!s.replayEsn) fail(22, "New ESN size doesn't match the existing SA's ESN size");
-      if (b.length !== 24 + 4 * s.replayEsn.bmpLen)
+      if (24 + 4 * bmpLen !== 24 + 4 * s.replayEsn.bmpLen)
         fail(22, "New ESN size doesn't match the existing SA's ESN size");
       if (bmpLen !== s.replayEsn.bmpLen)
         fail(22, "New ESN bitmap size doesn't match the existing SA's ESN bitmap");
