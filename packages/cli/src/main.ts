@@ -6,13 +6,44 @@ import { CliUsageError } from './usage.ts';
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
-  bench: { summary: 'benchmarks: `bench [--quick] [--only NAME] [--json FILE]`', load: () => import('./commands/bench.ts') },
-  esp: { summary: 'ESP test vectors: `esp encrypt|decrypt --in FILE --out FILE`', load: () => import('./commands/esp.ts') },
-  ip: { summary: 'iproute2 `ip xfrm state|policy|monitor …` (`--backend sim|kernel`)', load: () => import('./commands/ip.ts') },
-  devlink: { summary: 'iproute2 `devlink dev|port …` (`--backend sim|kernel`)', load: () => import('./commands/devlink.ts') },
-  demo: { summary: 'two-BlueField IPsec packet-offload scenario: `demo [--profile P] [--packets N] [--size S|imix] [--pcap FILE] [--modeled-crypto]`', load: () => import('./commands/demo.ts') },
-  sim: { summary: 'simulator: `sim serve --socket PATH`, `sim exec -- CMD…`, `sim trace`', load: () => import('./commands/sim.ts') },
-  nl: { summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`', load: () => import('./commands/nl.ts') },
+  bench: {
+    summary: 'benchmarks: `bench [--quick] [--only NAME] [--json FILE]`',
+    load: () => import('./commands/bench.ts'),
+  },
+  esp: {
+    summary: 'ESP test vectors: `esp encrypt|decrypt --in FILE --out FILE`',
+    load: () => import('./commands/esp.ts'),
+  },
+  ip: {
+    summary: 'iproute2 `ip xfrm state|policy|monitor …` (`--backend sim|kernel`)',
+    load: () => import('./commands/ip.ts'),
+  },
+  devlink: {
+    summary: 'iproute2 `devlink dev|port …` (`--backend sim|kernel`)',
+    load: () => import('./commands/devlink.ts'),
+  },
+  demo: {
+    summary:
+      'two-BlueField IPsec packet-offload scenario: `demo [--profile P] [--packets N] [--size S|imix] [--pcap FILE] [--modeled-crypto]`',
+    load: () => import('./commands/demo.ts'),
+  },
+  sim: {
+    summary: 'simulator: `sim serve --socket PATH`, `sim exec -- CMD…`, `sim trace`',
+    load: () => import('./commands/sim.ts'),
+  },
+  swanctl: {
+    summary:
+      'strongSwan: `swanctl plan FILE [--profile P]` (SAs, policies and hw_offload outcome per CHILD_SA)',
+    load: () => import('./commands/swanctl.ts'),
+  },
+  ethtool: {
+    summary: 'ethtool: `ethtool -S DEV [--sim PATH]` (simulated per-device IPsec counters)',
+    load: () => import('./commands/ethtool.ts'),
+  },
+  nl: {
+    summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`',
+    load: () => import('./commands/nl.ts'),
+  },
 };
 
 export function usage(): string {

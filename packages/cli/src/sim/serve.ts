@@ -30,9 +30,15 @@ function parseProfile(v: string | undefined): ProfileId {
   return v as ProfileId;
 }
 
-export async function startServer(socketPath: string, profile: ProfileId, log?: (s: string) => void): Promise<SimServer> {
+export async function startServer(
+  socketPath: string,
+  profile: ProfileId,
+  log?: (s: string) => void,
+): Promise<SimServer> {
   const sim = createSimMachine(profile);
-  const server = new SimServer(sim.machine, { socketPath, log });
+  const opts: ConstructorParameters<typeof SimServer>[1] = { socketPath, host: sim };
+  if (log) opts.log = log;
+  const server = new SimServer(sim.machine, opts);
   await server.listen();
   return server;
 }
@@ -44,7 +50,8 @@ export async function runServe(argv: string[]): Promise<number> {
     const a = argv[i]!;
     if (a === '--socket') socketPath = argv[++i];
     else if (a === '--profile') profile = parseProfile(argv[++i]);
-    else throw new CliUsageError(`unknown argument ${a} (usage: xfrmkit sim serve --socket PATH [--profile P])`);
+    else
+      throw new CliUsageError(`unknown argument ${a} (usage: xfrmkit sim serve --socket PATH [--profile P])`);
   }
   if (!socketPath) throw new CliUsageError('xfrmkit sim serve needs --socket PATH');
   const server = await startServer(socketPath, profile, (s) => process.stderr.write(`xfrmkit sim: ${s}\n`));
@@ -85,10 +92,13 @@ export async function runExec(argv: string[]): Promise<number> {
     else break;
   }
   const cmd = argv.slice(i);
-  if (cmd.length === 0) throw new CliUsageError('usage: xfrmkit sim exec [--profile P] [--socket PATH] -- CMD ARGS…');
+  if (cmd.length === 0)
+    throw new CliUsageError('usage: xfrmkit sim exec [--profile P] [--socket PATH] -- CMD ARGS…');
   const shim = shimPath();
   if (!existsSync(shim)) {
-    process.stderr.write(`xfrmkit sim exec: ${shim} is missing; build it with \`make -C packages/sim/preload\` (needs gcc)\n`);
+    process.stderr.write(
+      `xfrmkit sim exec: ${shim} is missing; build it with \`make -C packages/sim/preload\` (needs gcc)\n`,
+    );
     return 1;
   }
   let server: SimServer | undefined;
@@ -98,7 +108,11 @@ export async function runExec(argv: string[]): Promise<number> {
   }
   const child = spawn(cmd[0]!, cmd.slice(1), {
     stdio: 'inherit',
-    env: { ...process.env, LD_PRELOAD: [shim, process.env.LD_PRELOAD].filter(Boolean).join(':'), NLSIM_SOCKET: socketPath },
+    env: {
+      ...process.env,
+      LD_PRELOAD: [shim, process.env.LD_PRELOAD].filter(Boolean).join(':'),
+      NLSIM_SOCKET: socketPath,
+    },
   });
   const code = await new Promise<number>((resolve) => {
     child.once('error', (e) => {

@@ -9,6 +9,10 @@
  * | 6      | 2    | flags |
  * | 8      | 4    | group (DATA s→c: multicast group, 0 = unicast) |
  * | 12     | 4    | portid (DATA s→c: sender, 0 = kernel) |
+ *
+ * IOCTL / IOCTL_ACK travel on a connection of their own (no HELLO): `group` carries the ioctl
+ * request (0 = SIOCETHTOOL), the payload the interface name and the ethtool structure; an answer
+ * of −ENODEV means "not a simulated device" (the shim then asks the kernel).
  */
 
 export const FRAME = {

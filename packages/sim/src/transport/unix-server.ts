@@ -1,26 +1,45 @@
 /**
  * `xfrmkit sim serve --socket PATH`: one simulated machine shared by many client processes over a
  * unix stream socket. One connection = one netlink socket (own port id, groups, socket options);
- * multicast fans out to every connection that joined the group. A client that sends garbage is
- * disconnected alone; the machine and the other clients go on.
+ * multicast fans out to every connection that joined the group. A connection may instead carry one
+ * IOCTL exchange (no HELLO): SIOCETHTOOL / SIOCGIFINDEX / SIOCGIFNAME, answered from the simulated
+ * host (ethtool.ts). With a host, NETLINK_ROUTE answers RTM_GETLINK for its netdevs (rtnl.ts).
+ *
+ * Bad clients: one that sends garbage framing or frames out of order is disconnected alone; a
+ * malformed netlink message gets the kernel's answer (or none, like the kernel); one that closes
+ * mid-dump just goes away. One that floods requests without reading its answers is throttled like
+ * a full socket buffer: the server stops reading from it (its sends block) until its replies drain,
+ * and multicast to it is dropped while its buffer is full (the kernel drops them too); the
+ * machine and the other clients go on.
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { SimHost } from '../create.ts';
 import type { SimMachine } from '../machine.ts';
 import type { SimSocket } from '../netlink/socket.ts';
+import { answerIoctl, encodeIoctlAck } from './ethtool.ts';
 import { encodeFrame, FRAME, type Frame, FrameError, FrameReader } from './frames.ts';
+import { NETLINK_ROUTE, RtnlHandler } from './rtnl.ts';
 
 const SOL_NETLINK = 270;
 const NETLINK_ADD_MEMBERSHIP = 1;
 const NETLINK_DROP_MEMBERSHIP = 2;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
+/** bytes queued towards one client before it counts as "not reading" (a netlink rcvbuf is ~200 KiB) */
+const BACKLOG_LIMIT = 1 << 20;
+const ENODEV = 19;
 
 export interface SimServerOptions {
   socketPath: string;
   /** network namespace name of the machine the connections live in */
   netns?: string;
   log?: (line: string) => void;
+  /**
+   * the simulated host behind `machine` (createSimMachine): enables the ioctl channel (ethtool,
+   * ifindex ↔ name) and NETLINK_ROUTE RTM_GETLINK for its netdevs
+   */
+  host?: SimHost;
 }
 
 export class SimServer {
@@ -30,7 +49,10 @@ export class SimServer {
   constructor(
     readonly machine: SimMachine,
     readonly opts: SimServerOptions,
-  ) {}
+  ) {
+    if (opts.host && !machine.hasProtocol(NETLINK_ROUTE))
+      machine.setHandler(NETLINK_ROUTE, new RtnlHandler(opts.host.netdevs));
+  }
 
   async listen(): Promise<void> {
     if (existsSync(this.opts.socketPath)) unlinkSync(this.opts.socketPath);
@@ -54,6 +76,15 @@ export class SimServer {
     const drop = (why: string) => {
       this.opts.log?.(`client dropped: ${why}`);
       conn.destroy();
+    };
+    // back-pressure: a client that does not read its answers stops being read
+    const throttle = () => {
+      if (conn.writableLength > BACKLOG_LIMIT && !conn.isPaused()) {
+        conn.pause();
+        conn.once('drain', () => {
+          if (!conn.destroyed) conn.resume();
+        });
+      }
     };
     conn.on('data', (chunk: Buffer) => {
       let frames: Frame[];
@@ -82,10 +113,13 @@ export class SimServer {
             sock = this.machine.openSocket(
               protocol,
               (d, info) => {
-                if (!conn.destroyed)
-                  conn.write(
-                    encodeFrame({ kind: FRAME.DATA, group: info.group, portid: info.port, payload: d }),
-                  );
+                if (conn.destroyed) return;
+                // a full receive buffer drops multicast (netlink_broadcast), never unicast answers
+                if (info.group !== 0 && conn.writableLength > BACKLOG_LIMIT) return;
+                conn.write(
+                  encodeFrame({ kind: FRAME.DATA, group: info.group, portid: info.port, payload: d }),
+                );
+                throttle();
               },
               { netns: this.opts.netns, port },
             );
@@ -96,6 +130,14 @@ export class SimServer {
             ack.writeInt32LE(code === 'EPROTONOSUPPORT' ? -93 : -22, 0);
           }
           conn.write(encodeFrame({ kind: FRAME.HELLO_ACK, group: 0, portid: 0, payload: ack }));
+          continue;
+        }
+        if (f.kind === FRAME.IOCTL) {
+          // one ioctl per connection, like the shim's: answered, then the client closes
+          const a = this.opts.host
+            ? answerIoctl(this.opts.host, f.group, f.payload)
+            : { err: -ENODEV, data: new Uint8Array(0) };
+          conn.write(encodeIoctlAck(a));
           continue;
         }
         if (!sock) return drop('frame before HELLO');
@@ -125,13 +167,6 @@ export class SimServer {
           case FRAME.RCVLEN:
             if (p.length >= 4) sock.rcvLen = Math.min(32768, Math.max(p.readUInt32LE(0), 4096));
             break;
-          case FRAME.IOCTL: {
-            // ethtool requests are answered by the device model when one is attached; else EOPNOTSUPP
-            const ack = Buffer.alloc(4);
-            ack.writeInt32LE(-95, 0);
-            conn.write(encodeFrame({ kind: FRAME.IOCTL_ACK, group: 0, portid: 0, payload: ack }));
-            break;
-          }
           default:
             return drop(`unknown frame kind ${f.kind}`);
         }
