@@ -37,7 +37,7 @@ import {
   type XfrmUserspiInfo,
   type XfrmUserTmpl,
 } from '@xfrmkit/core';
-import { type PayloadCodec, xfrmStructs as S, xfrmAttrs } from '@xfrmkit/netlink';
+import { type PayloadCodec, XFRM_MSG, XFRMNLGRP, xfrmStructs as S, xfrmAttrs } from '@xfrmkit/netlink';
 import type { SimClock } from '../clock.ts';
 import { NETLINK_XFRM, type SimMachine } from '../machine.ts';
 import type { ProtocolHandler, SimContext, SimRequest, SimResult } from '../netlink/endpoint.ts';
@@ -65,36 +65,11 @@ import {
 } from './build.ts';
 import { noDeviceOffload, type XfrmOffloadHook } from './offload.ts';
 
-const M = {
-  NEWSA: 0x10,
-  DELSA: 0x11,
-  GETSA: 0x12,
-  NEWPOLICY: 0x13,
-  DELPOLICY: 0x14,
-  GETPOLICY: 0x15,
-  ALLOCSPI: 0x16,
-  ACQUIRE: 0x17,
-  EXPIRE: 0x18,
-  UPDPOLICY: 0x19,
-  UPDSA: 0x1a,
-  POLEXPIRE: 0x1b,
-  FLUSHSA: 0x1c,
-  FLUSHPOLICY: 0x1d,
-  NEWAE: 0x1e,
-  GETAE: 0x1f,
-  REPORT: 0x20,
-  MIGRATE: 0x21,
-  NEWSADINFO: 0x22,
-  GETSADINFO: 0x23,
-  NEWSPDINFO: 0x24,
-  GETSPDINFO: 0x25,
-  MAPPING: 0x26,
-  SETDEFAULT: 0x27,
-  GETDEFAULT: 0x28,
-} as const;
+/** XFRM_MSG_* numbers: the codec's table (`@xfrmkit/netlink`). */
+const M = XFRM_MSG;
 /** XFRM_MSG_MAX of the 6.18 kernel (MIGRATE_STATE 0x29 does not exist there). */
 const XFRM_MSG_MAX = 0x28;
-const GRP = { ACQUIRE: 1, EXPIRE: 2, SA: 3, POLICY: 4, AEVENTS: 5, MIGRATE: 7 } as const;
+const GRP = XFRMNLGRP;
 const HZ = 250;
 const LEFTOVER = 'bytes leftover after parsing attributes';
 const NLM_F_REPLACE = 0x100;
