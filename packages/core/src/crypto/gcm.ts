@@ -111,6 +111,20 @@ export function isValidTagLength(t: number): boolean {
   return t === 4 || t === 8 || (Number.isInteger(t) && t >= 12 && t <= 16);
 }
 
+/** Throws BAD_TAG_LENGTH unless `t` is a tag length AES-GCM accepts. */
+export function assertTagLength(t: number): void {
+  if (!isValidTagLength(t)) throw new GcmError('BAD_TAG_LENGTH', `tag length ${t} is not 4, 8 or 12..16`);
+}
+
+/** The handle of a context still alive and created for `dir` (DISPOSED / WRONG_DIRECTION otherwise). */
+export function liveHandle<H>(handle: H | null | undefined, created: GcmDirection, dir: GcmDirection): H {
+  if (!handle) throw new GcmError('DISPOSED', 'GCM context was disposed');
+  if (created !== dir) {
+    throw new GcmError('WRONG_DIRECTION', `this GCM context was created for ${created}, not ${dir}`);
+  }
+  return handle;
+}
+
 /** Throws a RangeError unless [off, off+len) lies in a buffer of `total` bytes. */
 export function checkRange(what: string, off: number, len: number, total: number): void {
   if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > total) {

@@ -4,11 +4,11 @@
  */
 import type { NativeApi, NativeGcmHandle } from '@xfrmkit/native';
 import {
+  assertTagLength,
   type GcmContext,
   type GcmDirection,
-  GcmError,
   type GcmProvider,
-  isValidTagLength,
+  liveHandle,
   validateGcmKey,
 } from './gcm.ts';
 
@@ -31,11 +31,7 @@ class NativeGcmContext implements GcmContext {
   }
 
   private live(dir: GcmDirection): NativeGcmHandle {
-    if (!this.h) throw new GcmError('DISPOSED', 'GCM context was disposed');
-    if (this.direction !== dir) {
-      throw new GcmError('WRONG_DIRECTION', `this GCM context was created for ${this.direction}, not ${dir}`);
-    }
-    return this.h;
+    return liveHandle(this.h, this.direction, dir);
   }
 
   seal(
@@ -53,8 +49,7 @@ class NativeGcmContext implements GcmContext {
     tagLen: number,
   ): void {
     const h = this.live('seal');
-    if (!isValidTagLength(tagLen))
-      throw new GcmError('BAD_TAG_LENGTH', `tag length ${tagLen} is not 4, 8 or 12..16`);
+    assertTagLength(tagLen);
     this.api.gcmSeal(h, src, srcOff, srcLen, dst, dstOff, tailLen, iv, ivOff, aad, aadOff, aadLen, tagLen);
   }
 
@@ -72,8 +67,7 @@ class NativeGcmContext implements GcmContext {
     tagLen: number,
   ): boolean {
     const h = this.live('open');
-    if (!isValidTagLength(tagLen))
-      throw new GcmError('BAD_TAG_LENGTH', `tag length ${tagLen} is not 4, 8 or 12..16`);
+    assertTagLength(tagLen);
     return this.api.gcmOpen(h, src, srcOff, len, dst, dstOff, iv, ivOff, aad, aadOff, aadLen, tagLen);
   }
 

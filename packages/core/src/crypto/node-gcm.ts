@@ -4,13 +4,13 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import {
+  assertTagLength,
   checkRange,
   GCM_DESC_STRIDE,
   type GcmContext,
   type GcmDirection,
-  GcmError,
   type GcmProvider,
-  isValidTagLength,
+  liveHandle,
   validateGcmKey,
 } from './gcm.ts';
 
@@ -32,11 +32,7 @@ class NodeGcmContext implements GcmContext {
   }
 
   private live(dir: GcmDirection): KeyObject {
-    if (!this.key) throw new GcmError('DISPOSED', 'GCM context was disposed');
-    if (this.direction !== dir) {
-      throw new GcmError('WRONG_DIRECTION', `this GCM context was created for ${this.direction}, not ${dir}`);
-    }
-    return this.key;
+    return liveHandle(this.key, this.direction, dir);
   }
 
   seal(
@@ -54,8 +50,7 @@ class NodeGcmContext implements GcmContext {
     tagLen: number,
   ): void {
     const key = this.live('seal');
-    if (!isValidTagLength(tagLen))
-      throw new GcmError('BAD_TAG_LENGTH', `tag length ${tagLen} is not 4, 8 or 12..16`);
+    assertTagLength(tagLen);
     checkRange('src', srcOff, srcLen, src.length);
     checkRange('dst', dstOff, srcLen + tailLen + tagLen, dst.length);
     checkRange('iv', ivOff, 8, iv.length);
@@ -87,8 +82,7 @@ class NodeGcmContext implements GcmContext {
     tagLen: number,
   ): boolean {
     const key = this.live('open');
-    if (!isValidTagLength(tagLen))
-      throw new GcmError('BAD_TAG_LENGTH', `tag length ${tagLen} is not 4, 8 or 12..16`);
+    assertTagLength(tagLen);
     checkRange('src', srcOff, len + tagLen, src.length);
     checkRange('dst', dstOff, len, dst.length);
     checkRange('iv', ivOff, 8, iv.length);
