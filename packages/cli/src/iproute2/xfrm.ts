@@ -187,7 +187,8 @@ function parseId(
     } else if (k === 'proto') {
       const v = a.next(k);
       const n = XFRM_PROTOS[v];
-      if (n === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: XFRM-PROTO value is invalid`);
+      if (n === undefined)
+        throw new IpArgError(`Error: argument "${v}" is wrong: XFRM-PROTO value is invalid`);
       out.proto = n;
     } else if (k === 'spi') {
       out.spi = u32(a.next(k), '"SPI"');
@@ -408,7 +409,8 @@ function stateModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
     } else if (k === 'encap') {
       const t = a.next(k);
       const et = ENCAP_TYPES[t];
-      if (et === undefined) throw new IpArgError(`Error: argument "${t}" is wrong: ENCAP-TYPE value is invalid`);
+      if (et === undefined)
+        throw new IpArgError(`Error: argument "${t}" is wrong: ENCAP-TYPE value is invalid`);
       const sport = u16(a.next(k), '"encap" sport');
       const dport = u16(a.next(k), '"encap" dport');
       const oa = parsePrefix(a.next(k), '"encap" oa').addr;
@@ -674,6 +676,36 @@ function stateListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpPl
 
 // ---------------------------------------------------------------- policy
 
+/** `dir in|out|fwd` (the value after `dir`). */
+function parseDir(a: Args, k: string): number {
+  const d = a.next(k);
+  const dir = DIRS[d];
+  if (dir === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
+  return dir;
+}
+
+/** `ptype main|sub` → XFRM_POLICY_TYPE number. */
+function parsePtype(a: Args, k: string): number {
+  const v = a.next(k);
+  if (v === 'main') return 0;
+  if (v === 'sub') return 1;
+  throw new IpArgError(`Error: argument "${v}" is wrong: PTYPE value is invalid`);
+}
+
+const ptypeAttr = (type: number): AttrInput => ({
+  name: 'POLICY_TYPE',
+  value: { type, reserved1: 0, reserved2: 0 },
+});
+
+/** `ctx CTX`: XFRMA_SEC_CTX as iproute2's xfrm_sctx_parse builds it (NUL included). */
+function parseSecCtx(a: Args, k: string): AttrInput {
+  const c = Buffer.from(`${a.next(k)}\0`, 'latin1');
+  return {
+    name: 'SEC_CTX',
+    value: { len: 8 + c.length, exttype: 8, ctxAlg: 1, ctxDoi: 1, ctxLen: c.length, ctx: new Uint8Array(c) },
+  };
+}
+
 function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
   const info = {
     sel: zeroSelector(),
@@ -695,31 +727,12 @@ function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
   let haveSel = false;
   while (a.more()) {
     const k = a.cur!;
-    if (k === 'dir') {
-      const d = a.next(k);
-      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
-      info.dir = DIRS[d]!;
-    } else if (k === 'ctx') {
-      const c = Buffer.from(`${a.next(k)}\0`, 'latin1');
-      ctxAttr = {
-        name: 'SEC_CTX',
-        value: {
-          len: 8 + c.length,
-          exttype: 8,
-          ctxAlg: 1,
-          ctxDoi: 1,
-          ctxLen: c.length,
-          ctx: new Uint8Array(c),
-        },
-      };
-    } else if (k === 'mark') mark = parseMark(a);
+    if (k === 'dir') info.dir = parseDir(a, k);
+    else if (k === 'ctx') ctxAttr = parseSecCtx(a, k);
+    else if (k === 'mark') mark = parseMark(a);
     else if (k === 'index') info.index = u32(a.next(k), '"INDEX"');
-    else if (k === 'ptype') {
-      const v = a.next(k);
-      if (v === 'main') ptype = 0;
-      else if (v === 'sub') ptype = 1;
-      else throw new IpArgError(`Error: argument "${v}" is wrong: PTYPE value is invalid`);
-    } else if (k === 'action') {
+    else if (k === 'ptype') ptype = parsePtype(a, k);
+    else if (k === 'action') {
       const v = a.next(k);
       if (v === 'allow') info.action = 0;
       else if (v === 'block') info.action = 1;
@@ -778,8 +791,7 @@ function policyModify(a: Args, ctx: Ctx, update: boolean): XfrmRequestPlan {
   if (info.sel.family === 0) info.sel.family = ctx.family || AF_INET;
   fixFamilyText(info.sel);
   const attrs: AttrInput[] = [];
-  if (ptype !== undefined)
-    attrs.push({ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } });
+  if (ptype !== undefined) attrs.push(ptypeAttr(ptype));
   if (tmpls.length) attrs.push({ name: 'TMPL', value: tmpls });
   if (mark.m) attrs.push({ name: 'MARK', value: mark });
   if (ctxAttr) attrs.push(ctxAttr);
@@ -805,30 +817,12 @@ function policyGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
   let haveSel = false;
   while (a.more()) {
     const k = a.cur!;
-    if (k === 'dir') {
-      const d = a.next(k);
-      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
-      body.dir = DIRS[d]!;
-    } else if (k === 'ctx') {
-      const c = Buffer.from(`${a.next(k)}\0`, 'latin1');
-      ctxAttr = {
-        name: 'SEC_CTX',
-        value: {
-          len: 8 + c.length,
-          exttype: 8,
-          ctxAlg: 1,
-          ctxDoi: 1,
-          ctxLen: c.length,
-          ctx: new Uint8Array(c),
-        },
-      };
-    } else if (k === 'mark') mark = parseMark(a);
+    if (k === 'dir') body.dir = parseDir(a, k);
+    else if (k === 'ctx') ctxAttr = parseSecCtx(a, k);
+    else if (k === 'mark') mark = parseMark(a);
     else if (k === 'index') body.index = u32(a.next(k), '"INDEX"');
-    else if (k === 'ptype') {
-      const v = a.next(k);
-      ptype = v === 'main' ? 0 : v === 'sub' ? 1 : -1;
-      if (ptype < 0) throw new IpArgError(`Error: argument "${v}" is wrong: PTYPE value is invalid`);
-    } else if (k === 'if_id') ifId = u32(a.next(k), '"IF_ID"');
+    else if (k === 'ptype') ptype = parsePtype(a, k);
+    else if (k === 'if_id') ifId = u32(a.next(k), '"IF_ID"');
     else {
       if (haveSel) throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
       haveSel = true;
@@ -843,8 +837,7 @@ function policyGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
   if (body.sel.family === 0) body.sel.family = ctx.family || AF_INET;
   fixFamilyText(body.sel);
   const attrs: AttrInput[] = [];
-  if (ptype !== undefined)
-    attrs.push({ name: 'POLICY_TYPE', value: { type: ptype, reserved1: 0, reserved2: 0 } });
+  if (ptype !== undefined) attrs.push(ptypeAttr(ptype));
   if (mark.m) attrs.push({ name: 'MARK', value: mark });
   if (ctxAttr) attrs.push(ctxAttr);
   if (ifId !== undefined) attrs.push({ name: 'IF_ID', value: ifId });
@@ -863,11 +856,8 @@ function policyListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpP
   const filter: XfrmListFilter = {};
   while (a.more()) {
     const k = a.cur!;
-    if (k === 'dir') {
-      const d = a.next(k);
-      if (DIRS[d] === undefined) throw new IpArgError(`Error: argument "${d}" is wrong: DIR value is invalid`);
-      filter.dir = DIRS[d];
-    } else if (k === 'index') filter.index = u32(a.next(k), '"INDEX"');
+    if (k === 'dir') filter.dir = parseDir(a, k);
+    else if (k === 'index') filter.index = u32(a.next(k), '"INDEX"');
     else if (k === 'ptype') filter.ptype = a.next(k) === 'sub' ? 1 : 0;
     else if (k === 'action') filter.action = a.next(k) === 'block' ? 1 : 0;
     else if (k === 'priority') filter.priority = u32(a.next(k), '"PRIORITY"');
@@ -895,12 +885,8 @@ function policyFlush(a: Args): XfrmRequestPlan {
   const attrs: AttrInput[] = [];
   while (a.more()) {
     const k = a.cur!;
-    if (k === 'ptype') {
-      const v = a.next(k);
-      const t = v === 'main' ? 0 : v === 'sub' ? 1 : -1;
-      if (t < 0) throw new IpArgError(`Error: argument "${v}" is wrong: PTYPE value is invalid`);
-      attrs.push({ name: 'POLICY_TYPE', value: { type: t, reserved1: 0, reserved2: 0 } });
-    } else throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
+    if (k === 'ptype') attrs.push(ptypeAttr(parsePtype(a, k)));
+    else throw new IpArgError(`Error: argument "${k}" is wrong: unknown`);
     a.advance();
   }
   return {
@@ -983,7 +969,8 @@ export function parseIpXfrm(argv: string[], opts: IpXfrmOptions): IpXfrmPlan {
       if (a.cur === 'proto') {
         const v = a.next('proto');
         const p = XFRM_PROTOS[v];
-        if (p === undefined) throw new IpArgError(`Error: argument "${v}" is wrong: XFRM-PROTO value is invalid`);
+        if (p === undefined)
+          throw new IpArgError(`Error: argument "${v}" is wrong: XFRM-PROTO value is invalid`);
         proto = p;
       }
       return {
