@@ -27,3 +27,4 @@ export * from './xfrm/algorithms.ts';
 export { parseNla, policyTlv, XFRMA_POLICY, XFRMA_SPD_POLICY } from './xfrm/attr-policy.ts';
 export * from './xfrm/handler.ts';
 export * from './xfrm/offload.ts';
+export * from './xfrm/diff.ts';

@@ -157,78 +157,15 @@ export class SimEspSide implements Side {
   }
 }
 
-const PORT_MARK = 0x7e7e7e7e;
-
 /**
- * THE normalisation of the oracle's differential tests: the only bytes allowed to differ between
- * the oracle kernel and the simulator, each for a reason that has nothing to do with XFRM:
- *
- * 1. `nlmsg_pid` equal to the receiving socket's own port id → PORT_MARK. Unicast replies, acks,
- *    errors and DONE are addressed to the requester; the guest's socket and the simulator's have
- *    different port ids. (Requests carry nlmsg_pid ∈ {0, 4242, 0xdeadbeef}; notifications echo it
- *    and are left as they are.)
- * 2. `curlft.add_time` (wall-clock seconds at insertion) → 0 when within ±5 s of the host's clock:
- *    usersa_info and userpolicy_info bodies (NEWSA/UPDSA/GETSA replies and notifications,
- *    NEWPOLICY…), the usersa_info of EXPIRE and policy EXPIRE, XFRMA_SA in DELSA notifications,
- *    XFRMA_POLICY in DELPOLICY notifications, XFRMA_LTIME_VAL of NEWAE. The guest's clock is set
- *    from the host's at each boot/restore, so both lie within ±5 s; any other value stays as is.
- * 3. the `seq` of ACQUIRE messages: the kernel's acquire counter is global and depends on the
- *    machine's history.
- *
- * Not normalised (made equal instead): ALLOCSPI's SPI (the harness feeds the kernel's choice to the
- * simulator's random source), policy indexes (deterministic per sequence of operations on both
- * sides), ifindexes and genl family ids (not in XFRM requests).
+ * The normalisation of the oracle's differential tests is the simulator's own
+ * (`normaliseXfrmDiff`, packages/sim/src/xfrm/diff.ts): port ids of the receiving socket, add times
+ * within ±5 s of now, the ACQUIRE seq. The guest's clock is set from the host's at each boot/restore,
+ * so add times lie in that window. Not normalised (made equal instead): ALLOCSPI's SPI (the harness
+ * feeds the kernel's choice to the simulator's random source), policy indexes (deterministic per
+ * sequence), ifindexes and genl family ids (not in XFRM requests).
  */
-export function normaliseOracle(dgrams: readonly Uint8Array[], portid: number): string[] {
-  const now = Date.now() / 1000;
-  return dgrams.map((d0) => {
-    const d = d0.slice();
-    const dv = new DataView(d.buffer);
-    const zeroTime = (at: number) => {
-      if (at + 8 > d.length) return;
-      const t = Number(dv.getBigUint64(at, true));
-      if (Math.abs(t - now) <= 5) dv.setBigUint64(at, 0n, true);
-    };
-    const attrs = (from: number, end: number, fn: (type: number, payload: number) => void) => {
-      let off = from;
-      while (off + 4 <= end) {
-        const len = dv.getUint16(off, true);
-        if (len < 4 || off + len > end) break;
-        fn(dv.getUint16(off + 2, true) & 0x3fff, off + 4);
-        off += (len + 3) & ~3;
-      }
-    };
-    let off = 0;
-    while (off + 16 <= d.length) {
-      const len = dv.getUint32(off, true);
-      if (len < 16 || off + len > d.length) break;
-      const type = dv.getUint16(off + 4, true);
-      if (dv.getUint32(off + 12, true) === portid >>> 0) dv.setUint32(off + 12, PORT_MARK, true);
-      const end = off + len;
-      const b = off + 16;
-      if ((type === 0x10 || type === 0x1a) && len >= 16 + 224) zeroTime(b + 176);
-      else if ((type === 0x13 || type === 0x19) && len >= 16 + 168) zeroTime(b + 136);
-      else if (type === 0x18 && len >= 16 + 232) zeroTime(b + 176);
-      else if (type === 0x1b && len >= 16 + 176) zeroTime(b + 136);
-      else if (type === 0x11) attrs(b + 24, end, (t, p) => t === 6 && zeroTime(p + 176));
-      else if (type === 0x14) attrs(b + 64, end, (t, p) => t === 7 && zeroTime(p + 136));
-      else if (type === 0x1e) attrs(b + 48, end, (t, p) => t === 9 && zeroTime(p + 16));
-      else if (type === 0x17 && len >= 16 + 280) dv.setUint32(b + 276, 0, true);
-      off += (len + 3) & ~3;
-    }
-    return Buffer.from(d).toString('hex');
-  });
-}
-
-/** The SPI of an ALLOCSPI reply (unicast NEWSA), if the datagrams hold one. */
-export function allocatedSpi(dgrams: readonly Uint8Array[]): number | undefined {
-  for (const d of dgrams) {
-    if (d.length >= 16 + 224 && hdr(d).type === 0x10 && hdr(d).flags === 0) {
-      return new DataView(d.buffer, d.byteOffset).getUint32(16 + 72, false);
-    }
-  }
-  return undefined;
-}
+export { allocatedSpi, normaliseXfrmDiff as normaliseOracle } from '@xfrmkit/sim';
 
 /** Writes `spi` into usersa_info.id.spi of a NEWSA/UPDSA request. */
 export function withSpi(bytes: Uint8Array, spi: number): Uint8Array {
