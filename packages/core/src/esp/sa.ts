@@ -649,18 +649,23 @@ export class EspSa {
     return out.subarray(outOff, outOff + n);
   }
 
+  /** Checks a batch call (live SA, output large enough), sizes the scratch; true when in place. */
+  private beginBatch(input: PacketBatch, output: PacketBatch): boolean {
+    this.checkLive();
+    if (input.count > output.size)
+      throw new EspError('BUFFER_TOO_SMALL', `output batch holds ${output.size}, input has ${input.count}`);
+    this.grow(input.count);
+    return input.buf === output.buf;
+  }
+
   /**
    * Encapsulates `input.count` packets into `output` slots (same slot index). Per-packet status in
    * `output.status`, lengths in `output.lengths`. Input and output may be the same batch (in place) if
    * the slots are large enough. Returns the number of packets encapsulated.
    */
   encapBatch(input: PacketBatch, output: PacketBatch): number {
-    this.checkLive();
     const count = input.count;
-    if (count > output.size)
-      throw new EspError('BUFFER_TOO_SMALL', `output batch holds ${output.size}, input has ${count}`);
-    this.grow(count);
-    const same = input.buf === output.buf;
+    const same = this.beginBatch(input, output);
     let n = 0;
     for (let i = 0; i < count; i++) {
       const r = this.prepareEncap(
@@ -950,12 +955,8 @@ export class EspSa {
    * header and sequence number land in `output`. Returns the number of packets accepted.
    */
   decapBatch(input: PacketBatch, output: PacketBatch): number {
-    this.checkLive();
     const count = input.count;
-    if (count > output.size)
-      throw new EspError('BUFFER_TOO_SMALL', `output batch holds ${output.size}, input has ${count}`);
-    this.grow(count);
-    const same = input.buf === output.buf;
+    const same = this.beginBatch(input, output);
     let n = 0;
     for (let i = 0; i < count; i++) {
       const r = this.prepareDecap(
