@@ -6,11 +6,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-// The real-kernel oracle (Debian's kernel under qemu) is prepared from Debian packages and cached
-// (first run: ~1 minute, then ~1 s). Without root or apt the oracle tests skip and say why.
+// The real-kernel oracle (Debian's kernels under qemu: bookworm-security's 6.12, the default, and
+// bookworm's 6.1) is prepared from Debian packages and cached (first run: ~1 minute per kernel, then
+// ~1 s). Without root or apt the oracle tests skip and say why.
 if (process.platform === 'linux' && process.getuid?.() === 0 && process.env.XFRMKIT_ORACLE !== 'off') {
-  const p = spawnSync('bash', ['packages/oracle/scripts/prepare.sh'], { stdio: 'inherit' });
-  if (p.status !== 0) console.log(`oracle: prepare.sh failed (exit ${p.status}); oracle tests will skip`);
+  for (const series of ['6.12', '6.1']) {
+    const p = spawnSync('bash', ['packages/oracle/scripts/prepare.sh'], {
+      stdio: 'inherit',
+      env: { ...process.env, XFRMKIT_ORACLE_KERNEL: series },
+    });
+    if (p.status !== 0) console.log(`oracle: prepare.sh ${series} failed (exit ${p.status}); its tests will skip`);
+  }
 }
 
 const out = join(process.cwd(), '.cache', 'vitest-results.json');

@@ -126,7 +126,8 @@ export function simNetdevTable(machine: unknown): Map<string, number> {
   const m = machine as { netdevs?: unknown };
   let src: unknown = m?.netdevs;
   if (typeof src === 'function') src = (src as () => unknown).call(machine);
-  if (src && typeof (src as { list?: unknown }).list === 'function') src = (src as { list(): unknown }).list();
+  if (src && typeof (src as { list?: unknown }).list === 'function')
+    src = (src as { list(): unknown }).list();
   if (src instanceof Map) src = [...src.values()];
   if (src && typeof (src as Iterable<unknown>)[Symbol.iterator] === 'function') {
     for (const d of src as Iterable<{ name?: unknown; ifindex?: unknown }>) {

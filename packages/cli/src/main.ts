@@ -44,6 +44,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'netlink tools: `nl decode [--family xfrm|genl|devlink|auto] [FILE|-]`',
     load: () => import('./commands/nl.ts'),
   },
+  oracle: {
+    summary:
+      'real-kernel oracle: `oracle diff [--kernel 6.1|6.12] [--runs N] [--seed S] [--suite esp|netdevsim|all]` (simulator vs Debian kernel under qemu)',
+    load: () => import('./commands/oracle.ts'),
+  },
 };
 
 export function usage(): string {

@@ -25,7 +25,11 @@ describe.skipIf(!tshark)(`demo pcap in Wireshark${tshark ? '' : ' (skipped: tsha
     writeFileSync(join(home, '.config', 'wireshark', 'esp_sa'), `${sas.join('\n')}\n`);
     const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
     const read = (args: string[]) =>
-      execFileSync('tshark', ['-r', pcap, ...args], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'ignore'] })
+      execFileSync('tshark', ['-r', pcap, ...args], {
+        encoding: 'utf8',
+        env,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
         .trim()
         .split('\n')
         .filter(Boolean);

@@ -22,6 +22,9 @@ const SKIP = kernelTestSkipReason() ?? (existsSync(XFRMKIT) ? undefined : `no ${
 let ns = '';
 let dir = '';
 
+/** A command line split on spaces (none of these arguments contains one). */
+const words = (line: string): string[] => line.split(' ');
+
 function xfrmkit(args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(XFRMKIT, ['ip', '--backend', 'kernel', '--netns', ns, ...args], {
     encoding: 'utf8',
@@ -122,46 +125,14 @@ describe.skipIf(SKIP !== undefined)(`xfrmkit ip --backend kernel${SKIP ? ` (skip
       }
     }
 
-    const dup = xfrmkit([
-      'xfrm',
-      'policy',
-      'add',
-      'src',
-      '10.30.0.0/16',
-      'dst',
-      '10.31.0.0/16',
-      'dir',
-      'fwd',
-      'mark',
-      '0x10',
-      'mask',
-      '0xff',
-    ]);
+    const dup = xfrmkit(
+      words('xfrm policy add src 10.30.0.0/16 dst 10.31.0.0/16 dir fwd mark 0x10 mask 0xff'),
+    );
     expect(dup).toEqual({ code: 2, out: '', err: 'RTNETLINK answers: File exists\n' });
 
-    const del = xfrmkit([
-      'xfrm',
-      'policy',
-      'delete',
-      'src',
-      '192.168.1.64',
-      'dst',
-      '192.168.1.65',
-      'dir',
-      'out',
-    ]);
+    const del = xfrmkit(words('xfrm policy delete src 192.168.1.64 dst 192.168.1.65 dir out'));
     expect(del).toEqual({ code: 0, out: '', err: '' });
-    const again = xfrmkit([
-      'xfrm',
-      'policy',
-      'delete',
-      'src',
-      '192.168.1.64',
-      'dst',
-      '192.168.1.65',
-      'dir',
-      'out',
-    ]);
+    const again = xfrmkit(words('xfrm policy delete src 192.168.1.64 dst 192.168.1.65 dir out'));
     expect(again).toEqual({ code: 2, out: '', err: 'RTNETLINK answers: No such file or directory\n' });
     expect(xfrmkit(['xfrm', 'policy', 'list']).out).toBe(realIp('6.1', ['xfrm', 'policy', 'list']));
     expect(realIp('6.1', ['xfrm', 'policy', 'list'])).not.toContain('192.168.1.64');
@@ -178,49 +149,17 @@ describe.skipIf(SKIP !== undefined)(`xfrmkit ip --backend kernel${SKIP ? ` (skip
   });
 
   it('refuses what the kernel refuses, with iproute2 texts and statuses', () => {
-    const aead = xfrmkit([
-      'xfrm',
-      'state',
-      'add',
-      'src',
-      '10.1.0.1',
-      'dst',
-      '10.1.0.2',
-      'proto',
-      'esp',
-      'spi',
-      '0x5000',
-      'mode',
-      'transport',
-      'aead',
-      'rfc4106(gcm(aes))',
-      '0xc57f6f084ebf8c6a71dd9a053c2e03b94c658a9bf00dd25780e73948931d10d08058a27c',
-      '128',
-      'offload',
-      'packet',
-      'dev',
-      'p0',
-      'dir',
-      'out',
-    ]);
+    const aead = xfrmkit(
+      words(
+        'xfrm state add src 10.1.0.1 dst 10.1.0.2 proto esp spi 0x5000 mode transport aead rfc4106(gcm(aes)) 0xc57f6f084ebf8c6a71dd9a053c2e03b94c658a9bf00dd25780e73948931d10d08058a27c 128 offload packet dev p0 dir out',
+      ),
+    );
     expect(aead).toEqual({ code: 2, out: '', err: 'Error: Requested AEAD algorithm not found.\n' });
     expect(aead.err).not.toContain('c57f6f08');
     const bad = xfrmkit(['xfrm', 'policy', 'list', 'dir', 'bogus']);
     const real = spawnSync('ip', ['-n', ns, 'xfrm', 'policy', 'list', 'dir', 'bogus'], { encoding: 'utf8' });
     expect(bad).toEqual({ code: real.status, out: real.stdout, err: real.stderr });
-    const noDev = xfrmkit([
-      'xfrm',
-      'policy',
-      'add',
-      'src',
-      '10.0.0.1',
-      'dst',
-      '10.0.0.2',
-      'dev',
-      'nosuchdev',
-      'dir',
-      'out',
-    ]);
+    const noDev = xfrmkit(words('xfrm policy add src 10.0.0.1 dst 10.0.0.2 dev nosuchdev dir out'));
     expect(noDev.code).toBe(255);
   });
 });

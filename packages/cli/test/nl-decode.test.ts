@@ -9,23 +9,39 @@ const REF = join(import.meta.dirname, '../../netlink/test/xfrm/reference-capture
 
 function decode(args: string[], input?: string): Array<Record<string, unknown>> {
   const out = execFileSync(BIN, ['nl', 'decode', ...args], { encoding: 'utf8', input });
-  return out.trim().split('\n').map((l) => JSON.parse(l));
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 describe('xfrmkit nl decode', () => {
   it('decodes an strace capture of a refused ESP state: types, flags, errno name, extack; key redacted', () => {
     const msgs = decode([join(REF, '06-state-add-aead-refused.txt')]);
     expect(msgs[0]).toMatchObject({ dir: 'send', type: 'XFRM_MSG_NEWSA', flags: ['REQUEST', 'ACK'] });
-    const aead = (msgs[0]!.attrs as Array<{ name: string; value: { key: string; name: string } }>).find((a) => a.name === 'ALG_AEAD')!;
+    const aead = (msgs[0]!.attrs as Array<{ name: string; value: { key: string; name: string } }>).find(
+      (a) => a.name === 'ALG_AEAD',
+    )!;
     expect(aead.value.name).toBe('rfc4106(gcm(aes))');
     expect(aead.value.key).toBe('<redacted 28 bytes>');
     expect(JSON.stringify(msgs)).not.toContain('0102030405060708090a0b0c');
-    expect(msgs[1]).toMatchObject({ dir: 'recv', type: 'NLMSG_ERROR', error: '-ENOSYS', extack: { msg: 'Requested AEAD algorithm not found' } });
+    expect(msgs[1]).toMatchObject({
+      dir: 'recv',
+      type: 'NLMSG_ERROR',
+      error: '-ENOSYS',
+      extack: { msg: 'Requested AEAD algorithm not found' },
+    });
   });
 
   it('auto-detects a devlink conversation and names devlink commands from the learned family id', () => {
     const msgs = decode([join(FIX, 'iproute2-6.15/devlink/05-eswitch-set-switchdev.txt')]);
-    expect(msgs.map((m) => m.cmd ?? m.type)).toEqual(['GETFAMILY', 'NEWFAMILY', 'NLMSG_ERROR', 'ESWITCH_SET', 'NLMSG_ERROR']);
+    expect(msgs.map((m) => m.cmd ?? m.type)).toEqual([
+      'GETFAMILY',
+      'NEWFAMILY',
+      'NLMSG_ERROR',
+      'ESWITCH_SET',
+      'NLMSG_ERROR',
+    ]);
     const attrs = msgs[3]!.attrs as Array<{ name: string; value: unknown }>;
     expect(attrs.find((a) => a.name === 'ESWITCH_MODE')?.value).toBe(1);
   });
@@ -33,7 +49,10 @@ describe('xfrmkit nl decode', () => {
   it('reads plain hex from stdin; malformed bytes give a typed error line and exit 1', () => {
     const ok = decode(['--family', 'xfrm', '-'], '1400000025000100a803046b00000000ffffffff\n');
     expect(ok[0]).toMatchObject({ type: 'XFRM_MSG_GETSPDINFO', body: 4294967295 });
-    const r = spawnSync(BIN, ['nl', 'decode', '--family', 'xfrm', '-'], { input: '4000000010000500\n', encoding: 'utf8' });
+    const r = spawnSync(BIN, ['nl', 'decode', '--family', 'xfrm', '-'], {
+      input: '4000000010000500\n',
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
     const line = JSON.parse(r.stdout.trim());
     expect(line).toMatchObject({ error: 'NetlinkDecodeError' });

@@ -35,7 +35,8 @@ describe('seed scenario through the CLI against xfrmkit sim serve', () => {
     server?.kill('SIGTERM');
   });
 
-  const x = (args: string[]) => spawnSync(BIN, args, { encoding: 'utf8', env: { ...process.env, XFRMKIT_SIM: sock } });
+  const x = (args: string[]) =>
+    spawnSync(BIN, args, { encoding: 'utf8', env: { ...process.env, XFRMKIT_SIM: sock } });
 
   it('offloads the four objects, then the eswitch mode is locked until they are deleted', () => {
     expect(x(['devlink', 'dev', 'eswitch', 'show', 'pci/0000:03:00.0']).stdout).toContain('mode switchdev');
@@ -48,7 +49,9 @@ describe('seed scenario through the CLI against xfrmkit sim serve', () => {
     expect(x(['ip', 'xfrm', 'policy']).stdout).toContain('crypto offload parameters: dev p0 mode packet');
     const refused = x(['devlink', 'dev', 'eswitch', 'set', 'pci/0000:03:00.0', 'mode', 'legacy']);
     expect(refused.status).not.toBe(0);
-    expect(refused.stderr).toContain("Can't change eswitch mode when IPsec SA and/or policies are configured");
+    expect(refused.stderr).toContain(
+      "Can't change eswitch mode when IPsec SA and/or policies are configured",
+    );
     expect(x(['ip', 'xfrm', 'state', 'flush']).status).toBe(0);
     expect(x(['ip', 'xfrm', 'policy', 'flush']).status).toBe(0);
     const ok = x(['devlink', 'dev', 'eswitch', 'set', 'pci/0000:03:00.0', 'mode', 'legacy']);

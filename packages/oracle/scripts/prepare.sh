@@ -40,15 +40,23 @@ fi
 if [ -n "${XFRMKIT_ORACLE_KREL:-}" ]; then
   KREL=$XFRMKIT_ORACLE_KREL
 else
-  KREL=$(apt-cache depends "linux-image-$SERIES-amd64" 2>/dev/null |
-    sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*-amd64\)$/\1/p' | head -1)
+  # the series metapackage (bookworm: linux-image-6.12-amd64); bookworm's own series (6.1) has
+  # none, its release is the one the distribution's linux-image-amd64 points at
+  resolve() {
+    local meta k
+    for meta in "linux-image-$SERIES-amd64" linux-image-amd64; do
+      k=$(apt-cache depends "$meta" 2>/dev/null |
+        sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*-amd64\)$/\1/p' | head -1)
+      case $k in "$SERIES".*) echo "$k"; return ;; esac
+    done
+  }
+  KREL=$(resolve)
   if [ -z "$KREL" ]; then
-    log "apt does not know linux-image-$SERIES-amd64; running apt-get update"
+    log "apt does not know a linux-image for $SERIES; running apt-get update"
     apt-get update -q >/dev/null
-    KREL=$(apt-cache depends "linux-image-$SERIES-amd64" |
-      sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*-amd64\)$/\1/p' | head -1)
+    KREL=$(resolve)
   fi
-  [ -n "$KREL" ] || { log "cannot resolve linux-image-$SERIES-amd64"; exit 1; }
+  [ -n "$KREL" ] || { log "cannot resolve a linux-image-$SERIES.*-amd64 (metapackages linux-image-$SERIES-amd64, linux-image-amd64)"; exit 1; }
 fi
 KVER=${KREL%-amd64} # 6.12.117+deb12
 OUT=$CACHE/$KREL
@@ -71,7 +79,7 @@ fetch() { # package[=version] ...
     local name=${p%%=*}
     if ! ls "$CACHE/debs/${name}_"*.deb >/dev/null 2>&1; then
       log "apt-get download $p"
-      (cd "$CACHE/debs" && apt-get download -q "$p" >/dev/null)
+      (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$p" >/dev/null)
     fi
   done
 }
@@ -79,11 +87,21 @@ deb() { ls "$CACHE/debs/${1}_"*.deb | head -1; }
 fetch "linux-image-$KREL" busybox-static
 IMGVER=$(dpkg-deb -f "$(deb "linux-image-$KREL")" Version)
 if [ $WANT_NSIM = 1 ]; then
-  SRCPKG=linux-source-$(echo "$KVER" | cut -d. -f1-2)
-  fetch "linux-headers-$KREL" "linux-headers-$KVER-common" "linux-kbuild-$KVER"
+  MAJMIN=$(echo "$KVER" | cut -d. -f1-2)
+  SRCPKG=linux-source-$MAJMIN
+  # kbuild is per release for 6.12 (linux-kbuild-6.12.117+deb12), per series for 6.1 (linux-kbuild-6.1)
+  KBUILD=linux-kbuild-$KVER
+  if ! ls "$CACHE/debs/${KBUILD}_"*.deb >/dev/null 2>&1 && ! apt-cache show "$KBUILD" >/dev/null 2>&1; then
+    KBUILD=linux-kbuild-$MAJMIN
+  fi
+  fetch "linux-headers-$KREL" "linux-headers-$KVER-common"
+  if ! ls "$CACHE/debs/${KBUILD}_$IMGVER"_*.deb >/dev/null 2>&1; then
+    log "apt-get download $KBUILD=$IMGVER"
+    (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$KBUILD=$IMGVER" >/dev/null)
+  fi
   if ! ls "$CACHE/debs/${SRCPKG}_$IMGVER"_*.deb >/dev/null 2>&1; then
     log "apt-get download $SRCPKG=$IMGVER"
-    (cd "$CACHE/debs" && apt-get download -q "$SRCPKG=$IMGVER" >/dev/null)
+    (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$SRCPKG=$IMGVER" >/dev/null)
   fi
 fi
 
@@ -98,7 +116,8 @@ NSIM_KO=
 if [ $WANT_NSIM = 1 ]; then
   log "building netdevsim"
   H=$WORK/h
-  for p in "linux-headers-$KREL" "linux-headers-$KVER-common" "linux-kbuild-$KVER"; do dpkg -x "$(deb "$p")" "$H"; done
+  for p in "linux-headers-$KREL" "linux-headers-$KVER-common"; do dpkg -x "$(deb "$p")" "$H"; done
+  dpkg -x "$(ls "$CACHE/debs/${KBUILD}_$IMGVER"_*.deb | head -1)" "$H"
   HDIR=$H/usr/src/linux-headers-$KREL
   sed -i "s#^include /usr/src/#include $H/usr/src/#" "$HDIR/Makefile"
   # the kbuild scripts are symlinked to /usr/lib/linux-kbuild-*: point them into the unpacked tree

@@ -15,6 +15,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -221,6 +222,7 @@ export class OracleVm {
         } finally {
           await vm.shutdown();
         }
+        pruneSnapshots(dir, file);
         return file;
       } finally {
         rmSync(lock, { recursive: true, force: true });
@@ -501,6 +503,20 @@ export class OracleVm {
     this.sock?.ref();
     this.proc.ref();
   }
+}
+
+/**
+ * Removes the snapshots of earlier kernels/agents/qemu versions next to `keep` (about 90 MB each),
+ * once they are older than ten minutes (a test run that started with one has restored it by then).
+ */
+function pruneSnapshots(dir: string, keep: string): void {
+  try {
+    for (const f of readdirSync(dir)) {
+      const path = join(dir, f);
+      if (!/^snapshot-[0-9a-f]{16}\.bin$/.test(f) || path === keep) continue;
+      if (Date.now() - statSync(path).mtimeMs > 600_000) rmSync(path, { force: true });
+    }
+  } catch {}
 }
 
 function helloPayload(): Uint8Array {

@@ -9,9 +9,10 @@
  */
 import type { ProfileId } from '@xfrmkit/core';
 import { SimDevice } from './devices/device.ts';
-import { type KernelId, type SimKernelFeatures, simHardware } from './devices/hardware.ts';
+import { KERNELS, type KernelId, type SimKernelFeatures, simHardware } from './devices/hardware.ts';
 import type { SimNetdev } from './devices/netdev.ts';
 import { NetdevTable } from './devices/netdev.ts';
+import { NsimDevice, NsimOffloadHook } from './devices/netdevsim.ts';
 import { Mlx5OffloadHook } from './devices/offload.ts';
 import { DevlinkFamily, type DevlinkFamilyOptions } from './devlink/family.ts';
 import { GenlController } from './genl/controller.ts';
@@ -106,6 +107,73 @@ export function createSimMachine(profile: ProfileId = 'bf3', opts: CreateSimMach
     deviceOf(name) {
       const nd = netdevs.byName(name);
       return nd ? devices.find((d) => d.netdevList().includes(nd)) : undefined;
+    },
+  };
+}
+
+export interface CreateNetdevsimMachineOptions extends SimMachineOptions {
+  /** netdevsim devices (`echo "ID PORTS" > /sys/bus/netdevsim/new_device`), default [{ id: 1, ports: 1 }] */
+  devices?: Array<{ id: number; ports?: number }>;
+  /** devlink core generation (default upstream-6.12, the oracle's Debian kernel) */
+  kernel?: KernelId | Partial<SimKernelFeatures>;
+  /** pin the devlink family id / config group id */
+  devlink?: DevlinkFamilyOptions;
+  /** options of the XFRM handler (esp is always true; offload is netdevsim's hook) */
+  xfrm?: Omit<XfrmHandlerOptions, 'esp' | 'offload'>;
+}
+
+export interface NetdevsimHost {
+  machine: SimMachine;
+  devices: NsimDevice[];
+  netdevs: NetdevTable;
+  genl: GenlController;
+  devlink: DevlinkFamily;
+  xfrm: XfrmHandler;
+  offload: NsimOffloadHook;
+  ifindex(name: string): number;
+}
+
+/**
+ * createNetdevsimMachine: a simulated host with netdevsim devices instead of an mlx5 NIC (the
+ * profile the real-kernel oracle compares with; devices/netdevsim.ts has its rules), nlctrl +
+ * devlink on NETLINK_GENERIC and XFRM with ESP whose offload hook is netdevsim's. A netdev that goes
+ * away takes the SAs offloaded to it along (`xfrm_dev_unregister` → `xfrm_dev_state_flush`: deleted
+ * without a notification).
+ */
+export function createNetdevsimMachine(opts: CreateNetdevsimMachineOptions = {}): NetdevsimHost {
+  const machineOpts: SimMachineOptions = { name: opts.name ?? 'netdevsim' };
+  if (opts.clock) machineOpts.clock = opts.clock;
+  const machine = new SimMachine(machineOpts);
+  const netdevs = new NetdevTable();
+  let xfrm: XfrmHandler | undefined;
+  const onNetdevGone = (nd: SimNetdev) => {
+    if (!xfrm) return;
+    const sad = xfrm.netns('default').sad;
+    for (const e of sad.entries()) if (e.state.offload?.ifindex === nd.ifindex) sad.remove(e);
+  };
+  const devices = (opts.devices ?? [{ id: 1, ports: 1 }]).map(
+    (d) => new NsimDevice({ id: d.id, ports: d.ports ?? 1, netdevs, onNetdevGone }),
+  );
+  let kernel: SimKernelFeatures = { ...KERNELS['upstream-6.12'] };
+  if (typeof opts.kernel === 'string') kernel = { ...KERNELS[opts.kernel] };
+  else if (opts.kernel) kernel = { ...kernel, ...opts.kernel };
+  const genl = new GenlController();
+  const devlink = new DevlinkFamily(machine, genl, devices, kernel, opts.devlink);
+  machine.setHandler(NETLINK_GENERIC, genl);
+  const offload = new NsimOffloadHook(devices);
+  xfrm = XfrmHandler.attach(machine, { ...opts.xfrm, esp: true, offload });
+  return {
+    machine,
+    devices,
+    netdevs,
+    genl,
+    devlink,
+    xfrm,
+    offload,
+    ifindex(name) {
+      const nd = netdevs.byName(name);
+      if (!nd) throw new RangeError(`no netdev ${name}`);
+      return nd.ifindex;
     },
   };
 }

@@ -45,7 +45,10 @@ export class SimMachine implements EndpointHost {
       throw e;
     }
     let byPort = this.socks.get(protocol);
-    if (!byPort) this.socks.set(protocol, (byPort = new Map()));
+    if (!byPort) {
+      byPort = new Map();
+      this.socks.set(protocol, byPort);
+    }
     let port = opts.port ?? 0;
     if (port === 0) {
       do port = this.nextPort++ >>> 0;

@@ -59,7 +59,7 @@ export interface Prefix {
 }
 
 /** get_prefix(): "ADDR[/PLEN]", also "any"/"default" (family from `preferred`). */
-export function parsePrefix(s: string, what: string, preferred = 0): Prefix {
+export function parsePrefix(s: string, _what: string, preferred = 0): Prefix {
   if (s === 'any' || s === 'default' || s === 'all') {
     const fam = preferred === AF_INET6 ? AF_INET6 : AF_INET;
     return { addr: fam === AF_INET6 ? '::' : '0.0.0.0', family: fam, bitlen: 0, hasLen: true };

@@ -620,10 +620,24 @@ function stateGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
   if (mark.m) attrs.push({ name: 'MARK', value: mark });
   attrs.push({ name: 'SRCADDR', value: id.saddr });
   const body = { daddr: id.daddr, spi: id.spi, family: id.family || AF_INET, proto: id.proto };
+  return getOrDeletePlan('state', del, body, attrs);
+}
+
+/**
+ * `state get|delete` and `policy get|delete`: GET expects the object back, DELETE asks for an ack.
+ */
+function getOrDeletePlan(
+  object: 'state' | 'policy',
+  del: boolean,
+  body: XfrmRequestPlan['body'],
+  attrs: AttrInput[],
+): XfrmRequestPlan {
+  const [get, remove] =
+    object === 'state' ? [XFRM_MSG.GETSA, XFRM_MSG.DELSA] : [XFRM_MSG.GETPOLICY, XFRM_MSG.DELPOLICY];
   return {
     kind: 'request',
-    what: del ? 'state delete' : 'state get',
-    type: del ? XFRM_MSG.DELSA : XFRM_MSG.GETSA,
+    what: `${object} ${del ? 'delete' : 'get'}`,
+    type: del ? remove : get,
     flags: del ? NLM_F.REQUEST | NLM_F.ACK : NLM_F.REQUEST,
     body,
     attrs,
@@ -841,15 +855,7 @@ function policyGetOrDelete(a: Args, ctx: Ctx, del: boolean): XfrmRequestPlan {
   if (mark.m) attrs.push({ name: 'MARK', value: mark });
   if (ctxAttr) attrs.push(ctxAttr);
   if (ifId !== undefined) attrs.push({ name: 'IF_ID', value: ifId });
-  return {
-    kind: 'request',
-    what: del ? 'policy delete' : 'policy get',
-    type: del ? XFRM_MSG.DELPOLICY : XFRM_MSG.GETPOLICY,
-    flags: del ? NLM_F.REQUEST | NLM_F.ACK : NLM_F.REQUEST,
-    body,
-    attrs,
-    expect: del ? 'ack' : 'reply',
-  };
+  return getOrDeletePlan('policy', del, body, attrs);
 }
 
 function policyListOrDeleteall(a: Args, ctx: Ctx, deleteall: boolean): XfrmDumpPlan {

@@ -18,6 +18,27 @@ const IPV6_HLEN = 40;
 const UDP_HLEN = 8;
 const VXLAN_HLEN = 8;
 
+const SLAB_BYTES = 1 << 19;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+/**
+ * A zeroed `Uint8Array` of `n` bytes for a packet, carved from a shared slab (bump allocation, never
+ * reused: the bytes stay the caller's for as long as it holds the array). Creating a view is much
+ * cheaper than giving every frame its own ArrayBuffer (an off-heap backing store per frame dominated
+ * the per-packet cost of the simulator). The array's `buffer` is the slab: use `byteOffset`.
+ */
+export function packetBytes(n: number): Uint8Array {
+  if (n > SLAB_BYTES >>> 3) return new Uint8Array(n);
+  if (slabUsed + n > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const b = new Uint8Array(slab, slabUsed, n);
+  slabUsed += (n + 7) & ~7;
+  return b;
+}
+
 export function macBytes(mac: string | Uint8Array): Uint8Array {
   if (mac instanceof Uint8Array) return mac;
   const parts = mac.split(':');
@@ -91,7 +112,7 @@ export function ethFrame(
   ethertype: number,
   payload: Uint8Array,
 ): Uint8Array {
-  const f = new Uint8Array(ETH_HLEN + payload.length);
+  const f = packetBytes(ETH_HLEN + payload.length);
   f.set(dst.subarray(0, 6), 0);
   f.set(src.subarray(0, 6), 6);
   wr16(f, 12, ethertype);
@@ -111,7 +132,7 @@ export interface Ipv4Fields {
 }
 
 export function ipv4Packet(h: Ipv4Fields, payload: Uint8Array): Uint8Array {
-  const p = new Uint8Array(IPV4_HLEN + payload.length);
+  const p = packetBytes(IPV4_HLEN + payload.length);
   p[0] = 0x45;
   p[1] = h.tos ?? 0;
   wr16(p, 2, p.length);
@@ -128,7 +149,7 @@ export function ipv4Packet(h: Ipv4Fields, payload: Uint8Array): Uint8Array {
 
 /** UDP datagram; checksum 0 (IPv4 VXLAN sends zero UDP checksums by default, RFC 7348 §5). */
 export function udpDatagram(sport: number, dport: number, payload: Uint8Array): Uint8Array {
-  const u = new Uint8Array(UDP_HLEN + payload.length);
+  const u = packetBytes(UDP_HLEN + payload.length);
   wr16(u, 0, sport);
   wr16(u, 2, dport);
   wr16(u, 4, u.length);
@@ -138,7 +159,7 @@ export function udpDatagram(sport: number, dport: number, payload: Uint8Array): 
 
 /** VXLAN header (flags I, 24-bit VNI) followed by the inner Ethernet frame. */
 export function vxlanPayload(vni: number, inner: Uint8Array): Uint8Array {
-  const v = new Uint8Array(VXLAN_HLEN + inner.length);
+  const v = packetBytes(VXLAN_HLEN + inner.length);
   v[0] = 0x08;
   v[4] = (vni >>> 16) & 0xff;
   v[5] = (vni >>> 8) & 0xff;
@@ -152,9 +173,11 @@ export function vxlanPayload(vni: number, inner: Uint8Array): Uint8Array {
  * `udp_flow_src_port` does (so different inner flows spread over the underlay).
  */
 export function vxlanSourcePort(inner: Uint8Array): number {
-  let h = 0x811c9dc5;
+  let h = 0x811c9dc5 | 0;
   const n = Math.min(inner.length, ETH_HLEN + 40);
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ inner[i]!, 0x01000193) >>> 0;
+  // FNV-1a; int32 arithmetic gives the same bits as the unsigned form
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ inner[i]!, 0x01000193);
+  h >>>= 0;
   const lo = 32768;
   const hi = 61000;
   return lo + (h % (hi - lo));
@@ -264,7 +287,7 @@ export function fragmentIpv4(ip: Uint8Array, mtu: number): Uint8Array[] {
   for (let off = 0; off < data.length; off += chunk) {
     const part = data.subarray(off, Math.min(data.length, off + chunk));
     const last = off + part.length >= data.length;
-    const f = new Uint8Array(ihl + part.length);
+    const f = packetBytes(ihl + part.length);
     f.set(ip.subarray(0, ihl), 0);
     wr16(f, 2, f.length);
     wr16(f, 6, ((last ? (baseMf ? 0x2000 : 0) : 0x2000) | (baseOff + off / 8)) & 0x3fff);

@@ -20,6 +20,15 @@
  *
  * Only packet-offload objects are programmed into these tables; crypto-offload SAs are not
  * modelled here (their packets are built by the kernel and would take the software path).
+ *
+ * Two entry points walk the same stages: `transmit` / `receive` take one frame and return its trace
+ * (stage, table, hit, cycles, action); `transmitBatch` / `receiveBatch` take a ring of frames
+ * (`FrameBatch`) and process it stage by stage — classification per frame, one ESP engine call per
+ * SA for the whole batch (in place in the ring memory), cycle charges per run of packets
+ * (`LoadAccumulator.chargeRun`), counters summed per batch — with the same bytes, counters and
+ * cycle sums as the per-frame calls in order (test/topology/batch.property.test.ts). Anything
+ * unusual in a batch (other frames, drops, engine errors) goes through the per-frame code at its
+ * place in the order; no traces are recorded for the batched packets.
  */
 import {
   AF_INET,
@@ -28,6 +37,8 @@ import {
   compileFlow,
   compileSelector,
   EspError,
+  espStatusCode,
+  PacketBatch,
   type Sad,
   selectorMatchesFlow,
   XFRM_POLICY_ACTION,
@@ -36,20 +47,27 @@ import {
   type XfrmState,
 } from '@xfrmkit/core';
 import type { SimDevice } from '../devices/device.ts';
-import type { IpsecCounterName } from '../devices/ipsec.ts';
+import type { IpsecCounterName, OffloadedObject } from '../devices/ipsec.ts';
 import { type DatapathProfile, datapathProfile, type StageName } from './costs.ts';
 import { type EspEngine, modeledEngine, realEngine } from './esp-engine.ts';
-import { LoadAccumulator, type StageVisit, visitCycles } from './model.ts';
+import { copyBytes, FrameBatch, u16View } from './frames.ts';
+import { LoadAccumulator, STAGE_INDEX, type StagePath, type StageVisit, visitCycles } from './model.ts';
 import {
   ethFrame,
   fragmentIpv4,
   IPPROTO_ESP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
   ipv4Bytes,
+  ipv4Text,
   l3Of,
   type ParsedFrame,
+  packetBytes,
   parseFrame,
 } from './packet.ts';
 import { EspRss } from './rss.ts';
+
+type SadEntry = NonNullable<ReturnType<Sad['lookup']>>;
 
 export type Verdict = 'wire' | 'stack' | 'software' | 'drop';
 
@@ -113,6 +131,19 @@ interface HwSa {
   esn: boolean;
   esp: EspEngine;
   counters: SaHwCounters;
+  /** IPv4 SA whose addresses the batch path can compare as words (text canonical or zero) */
+  v4Words: boolean;
+  daddrW: number;
+  saddrW: number;
+  daddrAny: boolean;
+  saddrAny: boolean;
+  /** batch scratch: group index in the current batch (−1: none), packets and curlft bytes of it */
+  grp: number;
+  gPkts: number;
+  gBytes: number;
+  /** packets of the group that passed, and their curlft bytes */
+  gOk: number;
+  gOkBytes: number;
 }
 
 interface HwPolicy {
@@ -181,9 +212,12 @@ export class Mlx5Datapath {
   readonly txLoad: LoadAccumulator;
   readonly rxLoad: LoadAccumulator;
   private readonly sadRef: () => Sad | undefined;
-  private signature = '';
+  /** the offloaded objects the tables were built from (identity), to notice changes cheaply */
+  private synced: OffloadedObject[] | undefined;
   private sas = new Map<string, HwSa>();
   private rxSas = new Map<string, HwSa[]>();
+  /** IPv4 RX SAs by SPI (the batch path's SA table) */
+  private rxSasV4 = new Map<number, HwSa[]>();
   private txSas: HwSa[] = [];
   private policies: { in: HwPolicy[][]; out: HwPolicy[][] } = { in: [], out: [] };
 
@@ -207,10 +241,19 @@ export class Mlx5Datapath {
   /** Re-reads the offloaded objects when they changed; SA contexts that stay keep their state. */
   sync(): void {
     const objs = this.device.ipsec.objects;
-    let sig = '';
-    for (const k of objs.keys()) sig += `${k};`;
-    if (sig === this.signature) return;
-    this.signature = sig;
+    const prev = this.synced;
+    if (prev !== undefined && prev.length === objs.size) {
+      let same = true;
+      let i = 0;
+      for (const o of objs.values()) {
+        if (o !== prev[i++]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return;
+    }
+    this.synced = [...objs.values()];
     const next = new Map<string, HwSa>();
     const inPol: HwPolicy[] = [];
     const outPol: HwPolicy[] = [];
@@ -239,6 +282,12 @@ export class Mlx5Datapath {
           esn: (s.info.flags & 128) !== 0,
           esp,
           counters: { packets: 0, bytes: 0, auth: 0, trailer: 0, replay: 0, selectorMiss: 0 },
+          ...v4WordsOf(s.info.family, s.info.id.daddr, s.info.saddr),
+          grp: -1,
+          gPkts: 0,
+          gBytes: 0,
+          gOk: 0,
+          gOkBytes: 0,
         });
       } else {
         const p = o.object as XfrmPolicy;
@@ -258,6 +307,7 @@ export class Mlx5Datapath {
     for (const [k, sa] of this.sas) if (!next.has(k)) sa.esp.dispose();
     this.sas = next;
     this.rxSas = new Map();
+    this.rxSasV4 = new Map();
     this.txSas = [];
     for (const sa of next.values()) {
       if (sa.dir === 'out') this.txSas.push(sa);
@@ -266,6 +316,11 @@ export class Mlx5Datapath {
         const l = this.rxSas.get(k) ?? [];
         l.push(sa);
         this.rxSas.set(k, l);
+        if (sa.family === AF_INET) {
+          const l4 = this.rxSasV4.get(sa.spi) ?? [];
+          l4.push(sa);
+          this.rxSasV4.set(sa.spi, l4);
+        }
       }
     }
     this.policies = { in: chains(inPol), out: chains(outPol) };
@@ -321,7 +376,13 @@ export class Mlx5Datapath {
     return new Tracer(this.costs, () => this.sas.size);
   }
 
-  private flowOf(p: ParsedFrame): CompiledFlow {
+  /** The flow the tables match on (IPv4: address words read from the frame; IPv6 through text). */
+  private flowOf(frame: Uint8Array, p: ParsedFrame): CompiledFlow {
+    if (p.ipVersion === 4) {
+      const f = emptyFlow();
+      setFlowV4(f, frame, p.l3Off, p.proto, p.sport, p.dport);
+      return f;
+    }
     return compileFlow({
       family: p.family,
       saddr: p.src,
@@ -332,12 +393,12 @@ export class Mlx5Datapath {
     });
   }
 
-  /** Walks policy tables in priority order; hops = tables visited. */
-  private policyWalk(
-    tables: HwPolicy[][],
-    f: CompiledFlow,
-    fragment: boolean,
-  ): { hit?: HwPolicy; hops: number } {
+  /** result of the last `policyWalk`: the policy hit (or undefined) and the tables visited */
+  private walkHit: HwPolicy | undefined;
+  private walkHops = 1;
+
+  /** Walks policy tables in priority order (result in walkHit / walkHops; hops = tables visited). */
+  private policyWalk(tables: HwPolicy[][], f: CompiledFlow, fragment: boolean): void {
     let hops = 0;
     for (const t of tables) {
       hops++;
@@ -345,10 +406,29 @@ export class Mlx5Datapath {
         if (pol.family !== f.family) continue;
         // "not fragment unless the policy is tunnel mode" (§7.2)
         if (fragment && !pol.tunnel) continue;
-        if (selectorMatchesFlow(pol.sel, f)) return { hit: pol, hops };
+        if (selectorMatchesFlow(pol.sel, f)) {
+          this.walkHit = pol;
+          this.walkHops = hops;
+          return;
+        }
       }
     }
-    return { hops: Math.max(hops, 1) };
+    this.walkHit = undefined;
+    this.walkHops = Math.max(hops, 1);
+  }
+
+  /** The TX SA table: reqid + family + upper protocol/ports (transport SAs take no fragments). */
+  private txSaFor(reqid: number, family: number, fragment: boolean, f: CompiledFlow): HwSa | undefined {
+    for (const s of this.txSas) {
+      if (
+        s.reqid === reqid &&
+        s.family === family &&
+        !(s.transport && fragment) &&
+        (s.selProto === 0 || selectorPortsMatch(s.sel, f))
+      )
+        return s;
+    }
+    return undefined;
   }
 
   private syncSad(sa: HwSa, fn: (sad: Sad, e: NonNullable<ReturnType<Sad['lookup']>>) => void): void {
@@ -365,7 +445,12 @@ export class Mlx5Datapath {
     bytes: number,
   ): DatapathResult {
     const latency = load.add(t.visits, bytes);
-    return { ...r, trace: t.steps, latencyCycles: latency };
+    // `r` is always a fresh literal: completing it in place gives the same object as a spread copy
+    // (same keys, same order) without the generic object-clone path
+    const out = r as DatapathResult;
+    out.trace = t.steps;
+    out.latencyCycles = latency;
+    return out;
   }
 
   // ---- transmit -----------------------------------------------------------------------------------
@@ -380,8 +465,9 @@ export class Mlx5Datapath {
       return this.toWire(t, frame, p, false, {});
     }
     t.visit('tx.root', 'egress root', true, 1, frame.length, 'IP → IPsec TX policy table');
-    const f = this.flowOf(p);
-    const pol = this.policyWalk(this.policies.out, f, p.fragment);
+    const f = this.flowOf(frame, p);
+    this.policyWalk(this.policies.out, f, p.fragment);
+    const pol = { hit: this.walkHit, hops: this.walkHops };
     if (pol.hit?.block) {
       t.visit(
         'tx.policy',
@@ -414,16 +500,7 @@ export class Mlx5Datapath {
       frame.length,
       pol.hit ? `allow: reg_c_4 := reqid ${reqid}` : 'miss → SA table without reqid',
     );
-    const sa =
-      reqid === 0
-        ? undefined
-        : this.txSas.find(
-            (s) =>
-              s.reqid === reqid &&
-              s.family === p.family &&
-              !(s.transport && p.fragment) &&
-              (s.selProto === 0 || selectorPortsMatch(s.sel, f)),
-          );
+    const sa = reqid === 0 ? undefined : this.txSaFor(reqid, p.family, p.fragment, f);
     if (!sa) {
       t.visit('tx.sa', 'TX SA', false, 1, frame.length, 'miss → uplink in clear');
       return this.toWire(t, frame, p, false, {});
@@ -456,28 +533,19 @@ export class Mlx5Datapath {
       );
     }
     t.visit('tx.sa', 'TX SA', true, 1, frame.length, `reqid ${reqid} → spi 0x${hex(sa.spi)}`);
+    // the ESP datagram is written behind the Ethernet header of the outgoing frame (one buffer)
+    const buf = packetBytes(14 + l3.length + 80);
     let esp: Uint8Array;
     try {
-      esp = sa.esp.encap(l3);
+      esp = sa.esp.encap(l3, buf, 14);
     } catch (e) {
       if (!(e instanceof EspError)) throw e;
-      t.visit('tx.aso', 'ASO', null, 1, frame.length, `${e.code} → drop`);
-      this.countIpsec('ipsec_tx_drop_trailer', 1);
-      return this.finish(
-        this.txLoad,
-        t,
-        {
-          verdict: 'drop',
-          frames: [],
-          ipsec: false,
-          spi: sa.spi,
-          drop: { reason: 'malformed', counter: 'ipsec_tx_drop_trailer' },
-        },
-        frame.length,
-      );
+      return this.txEncapFailed(t, frame.length, sa, e.code);
     }
-    const out = ethFrame(frame.subarray(0, 6), frame.subarray(6, 12), (frame[12]! << 8) | frame[13]!, esp);
-    const seq = BigInt(parseFrame(out)?.seq ?? 0);
+    for (let k = 0; k < 14; k++) buf[k] = frame[k]!;
+    const out = buf.subarray(0, 14 + esp.length);
+    const po = parseFrame(out);
+    const seq = BigInt(po?.seq ?? 0);
     t.visit('tx.aso', 'ASO', null, 1, out.length, `SN ${seq}`);
     t.visit(
       'tx.reformat',
@@ -503,7 +571,25 @@ export class Mlx5Datapath {
     t.visit('tx.status', 'TX status', true, 1, out.length, 'count ipsec_tx_pkts/bytes');
     this.countIpsec('ipsec_tx_pkts', 1);
     this.countIpsec('ipsec_tx_bytes', out.length);
-    return this.toWire(t, out, parseFrame(out), true, { spi: sa.spi, seq });
+    return this.toWire(t, out, po, true, { spi: sa.spi, seq });
+  }
+
+  /** The ESP engine refused the packet (ASO/trailer error): dropped, ipsec_tx_drop_trailer. */
+  private txEncapFailed(t: Tracer, frameLen: number, sa: HwSa, code: string): DatapathResult {
+    t.visit('tx.aso', 'ASO', null, 1, frameLen, `${code} → drop`);
+    this.countIpsec('ipsec_tx_drop_trailer', 1);
+    return this.finish(
+      this.txLoad,
+      t,
+      {
+        verdict: 'drop',
+        frames: [],
+        ipsec: false,
+        spi: sa.spi,
+        drop: { reason: 'malformed', counter: 'ipsec_tx_drop_trailer' },
+      },
+      frameLen,
+    );
   }
 
   private toWire(
@@ -604,22 +690,48 @@ export class Mlx5Datapath {
     sa.counters.bytes += frame.length;
     let plain: Uint8Array | undefined;
     let seq: bigint | undefined;
-    let syndrome: 'ok' | 'auth' | 'trailer' | 'replay' = 'ok';
-    let detail = '';
+    let code: string | undefined;
+    const l3 = l3Of(frame, p);
+    // the datagram is written behind room for the Ethernet header of the frame to the stack
+    const buf = packetBytes(14 + l3.length);
     try {
-      const r = sa.esp.decap(l3Of(frame, p));
+      const r = sa.esp.decap(l3, buf, 14);
       plain = r.packet;
       seq = r.seq;
     } catch (e) {
       if (!(e instanceof EspError)) throw e;
-      detail = e.code;
-      syndrome =
-        e.code === 'ICV_MISMATCH'
+      code = e.code;
+    }
+    return this.rxAfterDecap(t, frame, sa, spi, plain, seq, code, p.src, p.dst, true);
+  }
+
+  /**
+   * RX after the decrypt engine: status table (syndrome drops), reformat, SA selector, policy, delivery.
+   * `code` is the EspError code when the engine refused the packet (then `plain` is undefined);
+   * `rssSrc`/`rssDst` are the outer addresses (RSS of decrypted ESP hashes them with the SPI).
+   */
+  private rxAfterDecap(
+    t: Tracer,
+    frame: Uint8Array,
+    sa: HwSa,
+    spi: number,
+    plain: Uint8Array | undefined,
+    seq: bigint | undefined,
+    code: string | undefined,
+    rssSrc: string,
+    rssDst: string,
+    /** the 14 bytes in front of `plain` (same buffer) are free for the Ethernet header */
+    headroom = false,
+  ): DatapathResult {
+    const detail = code ?? '';
+    const syndrome: 'ok' | 'auth' | 'trailer' | 'replay' =
+      code === undefined
+        ? 'ok'
+        : code === 'ICV_MISMATCH'
           ? 'auth'
-          : e.code === 'REPLAY' || e.code === 'REPLAY_WINDOW'
+          : code === 'REPLAY' || code === 'REPLAY_WINDOW'
             ? 'replay'
             : 'trailer';
-    }
     t.visit(
       'rx.decrypt',
       'crypto',
@@ -686,12 +798,15 @@ export class Mlx5Datapath {
       frame.length,
       `DEL_ESP_${sa.transport ? 'TRANSPORT' : 'TUNNEL'}`,
     );
-    const out = ethFrame(
-      frame.subarray(0, 6),
-      frame.subarray(6, 12),
-      plain![0]! >> 4 === 6 ? 0x86dd : 0x0800,
-      plain!,
-    );
+    const ethertype = plain![0]! >> 4 === 6 ? 0x86dd : 0x0800;
+    let out: Uint8Array;
+    if (headroom) {
+      const hb = new Uint8Array(plain!.buffer, plain!.byteOffset - 14, 14 + plain!.length);
+      for (let k = 0; k < 12; k++) hb[k] = frame[k]!;
+      hb[12] = ethertype >> 8;
+      hb[13] = ethertype & 0xff;
+      out = hb;
+    } else out = ethFrame(frame.subarray(0, 6), frame.subarray(6, 12), ethertype, plain!);
     t.visit('rx.status', 'RX status', true, 1, out.length, 'pass: count ipsec_rx_pkts/bytes');
     this.countIpsec('ipsec_rx_pkts', 1);
     this.countIpsec('ipsec_rx_bytes', out.length);
@@ -699,7 +814,7 @@ export class Mlx5Datapath {
       sad.account(e, Math.max(0, frame.length - (sa.family === AF_INET ? CURLFT_HDR_V4 : CURLFT_HDR_V6))),
     );
     const ip = parseFrame(out)!;
-    const f = this.flowOf(ip);
+    const f = this.flowOf(out, ip);
     if (sa.selProto !== 0) {
       const ok = f.proto === sa.selProto && selectorPortsMatch(sa.sel, f);
       t.visit(
@@ -728,7 +843,8 @@ export class Mlx5Datapath {
         );
       }
     }
-    const pol = this.policyWalk(this.policies.in, f, ip.fragment);
+    this.policyWalk(this.policies.in, f, ip.fragment);
+    const pol = { hit: this.walkHit, hops: this.walkHops };
     if (pol.hit?.block) {
       t.visit(
         'rx.policy',
@@ -763,7 +879,7 @@ export class Mlx5Datapath {
       pol.hit ? `allow (priority ${pol.hit.priority})` : 'miss → policy-miss (default allow)',
     );
     t.visit('rx.policy_miss', 'policy miss', true, 1, out.length, 'forward → TTC / TC root');
-    return this.deliver(t, out, ip, true, { spi, seq: seq!, rssSrc: p.src, rssDst: p.dst });
+    return this.deliver(t, out, ip, true, { spi, seq: seq!, rssSrc, rssDst });
   }
 
   private deliver(
@@ -783,9 +899,10 @@ export class Mlx5Datapath {
     );
     let q = 0;
     if (extra.spi !== undefined && extra.rssSrc && extra.rssDst && p?.ipVersion === 4) {
-      q = this.rss.queue(ipv4Bytes(extra.rssSrc), ipv4Bytes(extra.rssDst), extra.spi);
+      q = this.rss.queueV4(v4Word(extra.rssSrc), v4Word(extra.rssDst), extra.spi);
     } else if (p && p.ipVersion === 4) {
-      q = this.rss.queue(ipv4Bytes(p.src), ipv4Bytes(p.dst), ((p.sport << 16) | p.dport) >>> 0);
+      const o = p.l3Off;
+      q = this.rss.queueV4(rd32(frame, o + 12), rd32(frame, o + 16), ((p.sport << 16) | p.dport) >>> 0);
     }
     this.queuePackets[q] = (this.queuePackets[q] ?? 0) + 1;
     t.visit('rx.rq', `RQ ${q}`, null, 1, frame.length, `CQE on queue ${q}`, q);
@@ -800,11 +917,522 @@ export class Mlx5Datapath {
     return this.finish(this.rxLoad, t, r, frame.length);
   }
 
+  // ---- batches ----------------------------------------------------------------------------------
+
+  private readonly sc = new BatchScratch();
+  private readonly groups: HwSa[] = [];
+  private readonly groupSad: (SadEntry | undefined)[] = [];
+  private readonly flowB = emptyFlow();
+  private readonly pbViews = new WeakMap<Uint8Array, [PacketBatch, PacketBatch]>();
+  /** TX output frames of the real-crypto batch path (AES writes the ESP packets here) */
+  private readonly txOut = new FrameBatch(0, 2048);
+  private readonly txBatch = new DatapathBatch(this.txOut);
+  private readonly rxBatch = new DatapathBatch(this.txOut);
+
+  /** Two PacketBatch views over `buf` (descriptors rewritten per call) with room for `n` packets. */
+  private views(buf: Uint8Array, n: number): [PacketBatch, PacketBatch] {
+    let v = this.pbViews.get(buf);
+    if (v === undefined || v[0].size < n) {
+      const size = Math.max(n, 64);
+      v = [new PacketBatch(size, buf), new PacketBatch(size, buf)];
+      this.pbViews.set(buf, v);
+    }
+    return v;
+  }
+
+  private endGroups(): void {
+    for (const g of this.groups) g.grp = -1;
+    this.groups.length = 0;
+    this.groupSad.length = 0;
+  }
+
+  /**
+   * Looks up the groups' SAD entries; false when a group's packets could reach a soft/hard byte or
+   * packet limit (the per-packet path must then run, since an expiry mid-batch changes the tables).
+   */
+  private groupsHaveLifetimeRoom(): boolean {
+    const sad = this.sadRef();
+    let ok = true;
+    for (let gi = 0; gi < this.groups.length; gi++) {
+      const g = this.groups[gi]!;
+      const e = sad?.lookup(g.daddr, g.spi, IPPROTO_ESP, g.family);
+      this.groupSad[gi] = e;
+      if (e !== undefined && !lifetimeRoom(e, g.gBytes, g.gPkts)) ok = false;
+    }
+    return ok;
+  }
+
+  /** Pushes the accepted packets' curlft to the SAD, one `account` per SA (`update_stats`). */
+  private accountGroups(): void {
+    const sad = this.sadRef();
+    if (sad === undefined) return;
+    for (let gi = 0; gi < this.groups.length; gi++) {
+      const g = this.groups[gi]!;
+      const e = this.groupSad[gi];
+      if (e !== undefined && g.gOk > 0) sad.account(e, g.gOkBytes, g.gOk);
+    }
+  }
+
+  private joinGroup(sa: HwSa, curlftBytes: number): void {
+    if (sa.grp < 0) {
+      sa.grp = this.groups.length;
+      this.groups.push(sa);
+      sa.gPkts = 0;
+      sa.gBytes = 0;
+      sa.gOk = 0;
+      sa.gOkBytes = 0;
+    }
+    sa.gPkts++;
+    sa.gBytes += curlftBytes;
+  }
+
+  /**
+   * A batch of frames the eswitch/stack sends out of the uplink: the same stages, counters, cycle
+   * charges and bytes as `transmit` on each frame in order, without per-packet objects. Frames that
+   * take an ESP SA are classified first (stateless: parse, policy, SA, MTU), encapsulated per SA with
+   * one engine call (`EspEngine.encapBatch`), then charged in order; any other frame goes through
+   * `transmit` at its place in the order. When an SA's lifetime could expire inside the batch, the
+   * whole batch takes the per-packet path.
+   *
+   * Output: packets with `kind[i] === 0` left as ESP frame i of `result.frames` (modeled crypto: in
+   * place in `inp`, headers moved into the headroom; real crypto: the datapath's own TX ring), the
+   * others have their `DatapathResult` in `results[i]`. Valid until the next `transmitBatch`.
+   */
+  transmitBatch(inp: FrameBatch): DatapathBatch {
+    this.sync();
+    const n = inp.count;
+    const modeled = this.modeledCrypto;
+    const out = modeled ? inp : this.txOut;
+    const r = this.txBatch;
+    r.reset(n, out);
+    const sc = this.sc;
+    sc.ensure(n);
+    const mtu = this.device.uplink.mtu;
+    const f = this.flowB;
+    let whole = false;
+    let maxOut = 0;
+    for (let i = 0; i < n; i++) {
+      r.kind[i] = 1;
+      sc.sa[i] = undefined;
+      const b = inp.bufs[i]!;
+      const o = inp.off[i]!;
+      const flen = inp.len[i]!;
+      if (flen < 34 || b[o + 12] !== 0x08 || b[o + 13] !== 0x00 || b[o + 14]! >> 4 !== 4) continue;
+      const l3 = o + 14;
+      const ihl = (b[l3]! & 0x0f) * 4;
+      const l3Len = (b[l3 + 2]! << 8) | b[l3 + 3]!;
+      const frag = (b[l3 + 6]! << 8) | b[l3 + 7]!;
+      if ((frag & 0x3fff) !== 0 || ihl < 20 || l3Len < ihl || l3Len > flen - 14) continue;
+      const proto = b[l3 + 9]!;
+      let sport = 0;
+      let dport = 0;
+      if ((proto === IPPROTO_UDP || proto === IPPROTO_TCP) && flen >= 14 + ihl + 4) {
+        sport = (b[l3 + ihl]! << 8) | b[l3 + ihl + 1]!;
+        dport = (b[l3 + ihl + 2]! << 8) | b[l3 + ihl + 3]!;
+      }
+      setFlowV4(f, b, l3, proto, sport, dport);
+      this.policyWalk(this.policies.out, f, false);
+      const hit = this.walkHit;
+      if (hit === undefined || hit.block || hit.reqid === 0) continue;
+      const sa = this.txSaFor(hit.reqid, AF_INET, false, f);
+      if (sa === undefined) continue;
+      const espLen = sa.esp.encapLenOf(l3Len, b[l3]!);
+      if (espLen > mtu) continue;
+      if (modeled) {
+        const shift = sa.transport ? 16 : 36;
+        if (!inp.roomAround(i, shift, Math.max(0, l3 - shift + espLen - (o + flen)))) {
+          whole = true; // an SA packet the batch layout cannot take: keep the SA's order per packet
+          continue;
+        }
+      } else if (b !== inp.slots) {
+        whole = true;
+        continue;
+      }
+      r.kind[i] = 0;
+      sc.sa[i] = sa;
+      sc.hops[i] = this.walkHops;
+      sc.l3[i] = l3;
+      sc.l3len[i] = l3Len;
+      if (espLen > maxOut) maxOut = espLen;
+      this.joinGroup(sa, Math.max(0, 14 + espLen - CURLFT_HDR_V4));
+    }
+    if (!this.groupsHaveLifetimeRoom()) whole = true;
+    if (whole) for (let i = 0; i < n; i++) r.kind[i] = 1;
+
+    if (!whole && this.groups.length > 0) {
+      if (!modeled) {
+        out.reserve(n, maxOut + 14);
+        for (let i = 0; i < n; i++) out.pushSlot(0);
+      }
+      const ob = out.slots;
+      const ib = inp.slots;
+      const ob16 = u16View(ob);
+      const ib16 = u16View(ib);
+      for (const g of this.groups) {
+        const [pin, pb] = this.views(inp.slots, n);
+        const pout = modeled ? pb : this.views(ob, n)[0];
+        let j = 0;
+        for (let i = 0; i < n; i++) {
+          if (sc.sa[i] !== g) continue;
+          const l3 = sc.l3[i]!;
+          const len = sc.l3len[i]!;
+          pin.offsets[j] = l3;
+          pin.lengths[j] = len;
+          pin.capacities[j] = len;
+          let ol3: number;
+          if (modeled) {
+            ol3 = l3 - (g.transport ? 16 : 36);
+            pout.capacities[j] = (i + 1) * inp.slotSize - ol3; // entry i sits in slot i
+          } else {
+            ol3 = out.slotOffset(i) + 14;
+            pout.capacities[j] = out.slotSize - out.headroom - 14;
+          }
+          pout.offsets[j] = ol3;
+          // the output frame's Ethernet header (before the engine moves the IP header down)
+          copyBytes(ob, ol3 - 14, ib, l3 - 14, 14, ob16, ib16);
+          sc.out[i] = ol3;
+          sc.j[i] = j++;
+        }
+        pin.count = j;
+        g.esp.encapBatch(pin, pout);
+        for (let i = 0; i < n; i++) {
+          if (sc.sa[i] !== g) continue;
+          const k = sc.j[i]!;
+          sc.st[i] = pout.status[k]!;
+          sc.olen[i] = pout.lengths[k]!;
+          sc.seqLo[i] = pout.seqLo[k]!;
+        }
+      }
+    }
+
+    // charges in packet order: runs of batch packets stage by stage, the others as they come
+    const acc = this.txLoad;
+    let run = -1;
+    let okPkts = 0;
+    let okBytes = 0;
+    for (let i = 0; i < n; i++) {
+      if (r.kind[i] !== 0) {
+        if (run >= 0) {
+          acc.chargeRun(TX_PATH, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+          run = -1;
+        }
+        // a copy: the result's frames (cleartext to the wire) must outlive the batch memory
+        const res = this.transmit(inp.view(i).slice());
+        r.results[i] = res;
+        r.latencyCycles[i] = res.latencyCycles;
+        continue;
+      }
+      const sa = sc.sa[i]!;
+      const flen = inp.len[i]!;
+      const st = sc.st[i]!;
+      if (st < 0) {
+        if (run >= 0) {
+          acc.chargeRun(TX_PATH, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+          run = -1;
+        }
+        r.kind[i] = 1;
+        const t = this.trace();
+        t.visit('tx.sq', 'SQ', null, 1, flen, 'WQE fetch, DMA read');
+        t.visit('tx.root', 'egress root', true, 1, flen, 'IP → IPsec TX policy table');
+        t.visit('tx.policy', 'TX policy', true, sc.hops[i]!, flen, `allow: reg_c_4 := reqid ${sa.reqid}`);
+        t.visit('tx.sa', 'TX SA', true, 1, flen, `reqid ${sa.reqid} → spi 0x${hex(sa.spi)}`);
+        const res = this.txEncapFailed(t, flen, sa, espStatusCode(st) ?? 'MALFORMED');
+        r.results[i] = res;
+        r.latencyCycles[i] = res.latencyCycles;
+        continue;
+      }
+      const olen = 14 + sc.olen[i]!;
+      sc.fa[i] = flen;
+      sc.fb[i] = olen;
+      if (run < 0) run = i;
+      sa.counters.packets++;
+      sa.counters.bytes += olen;
+      sa.gOk++;
+      sa.gOkBytes += Math.max(0, olen - CURLFT_HDR_V4);
+      okPkts++;
+      okBytes += olen;
+      r.spi[i] = sa.spi;
+      r.seqLo[i] = sc.seqLo[i]!;
+      r.seqHi[i] = 0;
+      out.off[i] = sc.out[i]! - 14;
+      out.len[i] = olen;
+    }
+    if (run >= 0) acc.chargeRun(TX_PATH, run, n, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+    if (okPkts > 0) {
+      this.countIpsec('ipsec_tx_pkts', okPkts);
+      this.countIpsec('ipsec_tx_bytes', okBytes);
+      this.bumpPort('tx_packets_phy', okPkts);
+      this.bumpPort('tx_bytes_phy', okBytes);
+      this.accountGroups();
+    }
+    this.endGroups();
+    return r;
+  }
+
+  /**
+   * A batch of frames arriving from the wire: the same stages, counters, cycle charges and bytes as
+   * `receive` on each frame in order. ESP frames of an offloaded SA are decrypted per SA with one
+   * engine call (`EspEngine.decapBatch`, in place), the rest go through `receive` at their place in
+   * the order. The batch takes the per-packet path as a whole when the engine's batch would not be
+   * exactly the per-packet sequence: an SA's sequence numbers not strictly above its replay window
+   * (or an ESN window still wrapping), frames of one SA in different buffers, an SA lifetime that
+   * could expire inside the batch.
+   *
+   * Output: packets with `kind[i] === 0` were delivered to the stack as frame i of `inp` (rewritten
+   * in place: decrypted frame), the others have their `DatapathResult` in `results[i]`.
+   */
+  receiveBatch(inp: FrameBatch): DatapathBatch {
+    this.sync();
+    const n = inp.count;
+    const modeled = this.modeledCrypto;
+    const r = this.rxBatch;
+    r.reset(n, inp);
+    const sc = this.sc;
+    sc.ensure(n);
+    const mtu = this.device.uplink.mtu;
+    let whole = false;
+    let lastSpi = -1;
+    let lastList: HwSa[] | undefined;
+    for (let i = 0; i < n; i++) {
+      r.kind[i] = 1;
+      sc.sa[i] = undefined;
+      const b = inp.bufs[i]!;
+      const o = inp.off[i]!;
+      const flen = inp.len[i]!;
+      if (flen < 34 || b[o + 12] !== 0x08 || b[o + 13] !== 0x00 || b[o + 14]! >> 4 !== 4) continue;
+      const l3 = o + 14;
+      const ihl = (b[l3]! & 0x0f) * 4;
+      const l3Len = (b[l3 + 2]! << 8) | b[l3 + 3]!;
+      const frag = (b[l3 + 6]! << 8) | b[l3 + 7]!;
+      if (l3Len > mtu) continue;
+      if (b[l3 + 9] !== IPPROTO_ESP || (frag & 0x3fff) !== 0 || flen < 14 + ihl + 8) continue;
+      const spi = rd32(b, l3 + ihl);
+      if (spi !== lastSpi) {
+        lastSpi = spi;
+        lastList = this.rxSasV4.get(spi);
+      }
+      const list = lastList;
+      if (list === undefined) continue;
+      const src = rd32(b, l3 + 12) | 0;
+      const dst = rd32(b, l3 + 16) | 0;
+      let sa: HwSa | undefined;
+      let unknown = false;
+      for (const s of list) {
+        if (!s.v4Words) {
+          unknown = true;
+          break;
+        }
+        if ((s.daddrAny || s.daddrW === dst) && (s.saddrAny || s.saddrW === src)) {
+          sa = s;
+          break;
+        }
+      }
+      if (unknown) {
+        whole = true;
+        continue;
+      }
+      if (sa === undefined) continue;
+      const seq = rd32(b, l3 + ihl + 4);
+      if (sa.grp < 0) {
+        this.joinGroup(sa, Math.max(0, flen - CURLFT_HDR_V4));
+        sc.gBuf[sa.grp] = b;
+        sc.gSeqOk[sa.grp] = 1;
+        sc.gFirst[sa.grp] = seq;
+      } else {
+        this.joinGroup(sa, Math.max(0, flen - CURLFT_HDR_V4));
+        if (sc.gBuf[sa.grp] !== b) whole = true;
+        if (seq <= sc.gLast[sa.grp]!) sc.gSeqOk[sa.grp] = 0;
+      }
+      sc.gLast[sa.grp] = seq;
+      r.kind[i] = 0;
+      sc.sa[i] = sa;
+      sc.l3[i] = l3;
+      sc.l3len[i] = Math.min(flen - 14, l3Len);
+      sc.ihl[i] = ihl;
+      sc.src[i] = src;
+      sc.dst[i] = dst;
+      sc.spi[i] = spi;
+    }
+    for (const g of this.groups) {
+      const rw = g.esp.replay;
+      const w = rw.window;
+      if (w === 0) continue;
+      if (sc.gSeqOk[g.grp] !== 1 || sc.gFirst[g.grp]! <= rw.seq) whole = true;
+      else if (rw.mode === 'esn' && rw.seq < (w - 1) >>> 0) whole = true;
+    }
+    if (!this.groupsHaveLifetimeRoom()) whole = true;
+    if (whole) for (let i = 0; i < n; i++) r.kind[i] = 1;
+
+    if (!whole) {
+      for (const g of this.groups) {
+        const [pa, pb] = this.views(sc.gBuf[g.grp]!, n);
+        const pout = modeled ? pb : pa;
+        let j = 0;
+        for (let i = 0; i < n; i++) {
+          if (sc.sa[i] !== g) continue;
+          const l3 = sc.l3[i]!;
+          const len = sc.l3len[i]!;
+          pa.offsets[j] = l3;
+          pa.lengths[j] = len;
+          pa.capacities[j] = len;
+          if (modeled) {
+            pb.offsets[j] = l3 + (g.transport ? 16 : sc.ihl[i]! + 16);
+            pb.capacities[j] = len;
+          }
+          sc.j[i] = j++;
+        }
+        pa.count = j;
+        g.esp.decapBatch(pa, pout);
+        for (let i = 0; i < n; i++) {
+          if (sc.sa[i] !== g) continue;
+          const k = sc.j[i]!;
+          sc.st[i] = pout.status[k]!;
+          sc.olen[i] = pout.lengths[k]!;
+          sc.out[i] = pout.offsets[k]!;
+          sc.seqLo[i] = pout.seqLo[k]!;
+          sc.seqHi[i] = pout.seqHi[k]!;
+        }
+      }
+    }
+
+    // charges in packet order: runs of batch packets (same path) stage by stage, the others as they come
+    const acc = this.rxLoad;
+    const f = this.flowB;
+    let run = -1;
+    let runPath = RX_PATH;
+    let b16buf: Uint8Array | undefined;
+    let b16: Uint16Array | undefined;
+    let portPkts = 0;
+    let portBytes = 0;
+    let okPkts = 0;
+    let okBytes = 0;
+    for (let i = 0; i < n; i++) {
+      if (r.kind[i] !== 0) {
+        if (run >= 0) {
+          acc.chargeRun(runPath, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+          run = -1;
+        }
+        const res = this.receive(inp.view(i));
+        r.results[i] = res;
+        r.latencyCycles[i] = res.latencyCycles;
+        continue;
+      }
+      const sa = sc.sa[i]!;
+      const flen = inp.len[i]!;
+      portPkts++;
+      portBytes += flen;
+      sa.counters.packets++;
+      sa.counters.bytes += flen;
+      const st = sc.st[i]!;
+      const b = inp.bufs[i]!;
+      const ol3 = sc.out[i]!;
+      const plen = sc.olen[i]!;
+      let fast = st === 0 && plen >= 20 && b[ol3]! >> 4 === 4;
+      let hops = 1;
+      if (fast) {
+        const ihl = (b[ol3]! & 0x0f) * 4;
+        const frag = (b[ol3 + 6]! << 8) | b[ol3 + 7]!;
+        const proto = b[ol3 + 9]!;
+        let sport = 0;
+        let dport = 0;
+        if ((frag & 0x1fff) === 0 && (proto === IPPROTO_UDP || proto === IPPROTO_TCP) && plen >= ihl + 4) {
+          sport = (b[ol3 + ihl]! << 8) | b[ol3 + ihl + 1]!;
+          dport = (b[ol3 + ihl + 2]! << 8) | b[ol3 + ihl + 3]!;
+        }
+        setFlowV4(f, b, ol3, proto, sport, dport);
+        if (sa.selProto !== 0 && !(proto === sa.selProto && selectorPortsMatch(sa.sel, f))) fast = false;
+        else {
+          this.policyWalk(this.policies.in, f, (frag & 0x3fff) !== 0);
+          if (this.walkHit?.block) fast = false;
+          hops = this.walkHops;
+        }
+      }
+      if (!fast) {
+        if (run >= 0) {
+          acc.chargeRun(runPath, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+          run = -1;
+        }
+        r.kind[i] = 1;
+        const o = inp.off[i]!;
+        const frame = b.subarray(o, o + flen);
+        const t = this.trace();
+        t.visit('rx.wire', 'port', null, 1, flen, 'receive');
+        t.visit('rx.ttc', 'TTC', true, 1, flen, 'ESP → IPsec SA table');
+        t.visit('rx.sa', 'RX SA', true, 1, flen, `spi 0x${hex(sc.spi[i]!)} → DECRYPT obj`);
+        const ok = st === 0;
+        const res = this.rxAfterDecap(
+          t,
+          frame,
+          sa,
+          sc.spi[i]!,
+          ok ? b.subarray(ol3, ol3 + plen) : undefined,
+          ok ? (BigInt(sc.seqHi[i]!) << 32n) | BigInt(sc.seqLo[i]!) : undefined,
+          ok ? undefined : (espStatusCode(st) ?? 'MALFORMED'),
+          ipv4Text(wordBytes(sc.src[i]!)),
+          ipv4Text(wordBytes(sc.dst[i]!)),
+        );
+        r.results[i] = res;
+        r.latencyCycles[i] = res.latencyCycles;
+        continue;
+      }
+      // the frame to the stack: Ethernet header in front of the decrypted datagram
+      const fo = ol3 - 14;
+      if (modeled) {
+        if (b !== b16buf) {
+          b16buf = b;
+          b16 = u16View(b);
+        }
+        copyBytes(b, fo, b, inp.off[i]!, 12, b16, b16);
+      }
+      b[fo + 12] = 0x08;
+      b[fo + 13] = 0x00;
+      const olen = 14 + plen;
+      const spi = sc.spi[i]!;
+      const q = this.rss.queueV4(sc.src[i]!, sc.dst[i]!, spi);
+      this.queuePackets[q] = (this.queuePackets[q] ?? 0) + 1;
+      const path = sa.selProto !== 0 ? RX_PATH_SEL : RX_PATH;
+      if (run >= 0 && path !== runPath) {
+        acc.chargeRun(runPath, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+        run = -1;
+      }
+      if (run < 0) {
+        run = i;
+        runPath = path;
+      }
+      sc.fa[i] = flen;
+      sc.fb[i] = olen;
+      sc.hops[i] = hops;
+      sc.q[i] = q;
+      sa.gOk++;
+      sa.gOkBytes += Math.max(0, flen - CURLFT_HDR_V4);
+      okPkts++;
+      okBytes += olen;
+      r.spi[i] = spi;
+      r.seqLo[i] = sc.seqLo[i]!;
+      r.seqHi[i] = sc.seqHi[i]!;
+      r.queue[i] = q;
+      inp.off[i] = fo;
+      inp.len[i] = olen;
+    }
+    if (run >= 0) acc.chargeRun(runPath, run, n, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+    if (portPkts > 0) {
+      this.bumpPort('rx_packets_phy', portPkts);
+      this.bumpPort('rx_bytes_phy', portBytes);
+    }
+    if (okPkts > 0) {
+      this.countIpsec('ipsec_rx_pkts', okPkts);
+      this.countIpsec('ipsec_rx_bytes', okBytes);
+      this.accountGroups();
+    }
+    this.endGroups();
+    return r;
+  }
+
   /** Releases the crypto contexts. */
   dispose(): void {
     for (const sa of this.sas.values()) sa.esp.dispose();
     this.sas.clear();
-    this.signature = '';
+    this.synced = undefined;
   }
 }
 
@@ -852,10 +1480,273 @@ function selectorPortsMatch(c: CompiledSelector, f: CompiledFlow): boolean {
   );
 }
 
+const TX_SQ = STAGE_INDEX['tx.sq'];
+const TX_ROOT = STAGE_INDEX['tx.root'];
+const TX_POLICY = STAGE_INDEX['tx.policy'];
+const TX_SA = STAGE_INDEX['tx.sa'];
+const TX_ASO = STAGE_INDEX['tx.aso'];
+const TX_REFORMAT = STAGE_INDEX['tx.reformat'];
+const TX_ENCRYPT = STAGE_INDEX['tx.encrypt'];
+const TX_STATUS = STAGE_INDEX['tx.status'];
+const TX_WIRE = STAGE_INDEX['tx.wire'];
+const RX_WIRE = STAGE_INDEX['rx.wire'];
+const RX_TTC = STAGE_INDEX['rx.ttc'];
+const RX_SA = STAGE_INDEX['rx.sa'];
+const RX_DECRYPT = STAGE_INDEX['rx.decrypt'];
+const RX_ASO = STAGE_INDEX['rx.aso'];
+const RX_REFORMAT = STAGE_INDEX['rx.reformat'];
+const RX_STATUS = STAGE_INDEX['rx.status'];
+const RX_SASEL = STAGE_INDEX['rx.sasel'];
+const RX_POLICY = STAGE_INDEX['rx.policy'];
+const RX_POLICY_MISS = STAGE_INDEX['rx.policy_miss'];
+const RX_DELIVER = STAGE_INDEX['rx.deliver'];
+const RX_RQ = STAGE_INDEX['rx.rq'];
+
+/** The stages a packet of the batch path walks (as `transmit` / `receive` visit them). */
+const TX_PATH: StagePath = {
+  stages: [TX_SQ, TX_ROOT, TX_POLICY, TX_SA, TX_ASO, TX_REFORMAT, TX_ENCRYPT, TX_STATUS, TX_WIRE],
+  split: 4,
+  hopsAt: 2,
+};
+const RX_PATH: StagePath = {
+  stages: [
+    RX_WIRE,
+    RX_TTC,
+    RX_SA,
+    RX_DECRYPT,
+    RX_ASO,
+    RX_REFORMAT,
+    RX_STATUS,
+    RX_POLICY,
+    RX_POLICY_MISS,
+    RX_DELIVER,
+    RX_RQ,
+  ],
+  split: 6,
+  hopsAt: 7,
+};
+const RX_PATH_SEL: StagePath = {
+  stages: [
+    RX_WIRE,
+    RX_TTC,
+    RX_SA,
+    RX_DECRYPT,
+    RX_ASO,
+    RX_REFORMAT,
+    RX_STATUS,
+    RX_SASEL,
+    RX_POLICY,
+    RX_POLICY_MISS,
+    RX_DELIVER,
+    RX_RQ,
+  ],
+  split: 6,
+  hopsAt: 8,
+};
+
+/**
+ * Per-packet results of one batch through one direction of the datapath, as arrays indexed by the
+ * packet's position in the batch.
+ */
+export class DatapathBatch {
+  count = 0;
+  /**
+   * 0: the batch path carried the packet (TX: ESP frame to the wire; RX: decrypted frame to the
+   * stack), its output frame is entry i of `frames`; 1: the per-packet path did — `results[i]`.
+   */
+  kind = new Uint8Array(0);
+  /** cycles the packet spent in the datapath (`DatapathResult.latencyCycles`) */
+  latencyCycles = new Float64Array(0);
+  /** kind 0: SPI and sequence number (TX: the low 32 bits on the wire; RX: as decapsulated) */
+  spi = new Uint32Array(0);
+  seqLo = new Uint32Array(0);
+  seqHi = new Uint32Array(0);
+  /** kind 0, RX: receive queue */
+  queue = new Uint16Array(0);
+  readonly results: (DatapathResult | undefined)[] = [];
+
+  constructor(public frames: FrameBatch) {}
+
+  reset(n: number, frames: FrameBatch): void {
+    this.frames = frames;
+    this.count = n;
+    if (this.kind.length < n) {
+      const c = Math.max(n, 64);
+      this.kind = new Uint8Array(c);
+      this.latencyCycles = new Float64Array(c);
+      this.spi = new Uint32Array(c);
+      this.seqLo = new Uint32Array(c);
+      this.seqHi = new Uint32Array(c);
+      this.queue = new Uint16Array(c);
+    }
+    this.results.length = 0;
+  }
+}
+
+/** Per-packet and per-SA-group scratch of the batch path (grown, reused). */
+class BatchScratch {
+  cap = 0;
+  sa: (HwSa | undefined)[] = [];
+  hops = new Uint16Array(0);
+  l3 = new Uint32Array(0);
+  l3len = new Uint32Array(0);
+  ihl = new Uint8Array(0);
+  out = new Uint32Array(0);
+  j = new Uint32Array(0);
+  st = new Int32Array(0);
+  olen = new Uint32Array(0);
+  seqLo = new Uint32Array(0);
+  seqHi = new Uint32Array(0);
+  src = new Int32Array(0);
+  dst = new Int32Array(0);
+  spi = new Uint32Array(0);
+  /** cycle-model inputs per packet: bytes before/after the crypto stages, receive queue */
+  fa = new Uint32Array(0);
+  fb = new Uint32Array(0);
+  q = new Uint16Array(0);
+  /** per group: input buffer, sequence numbers strictly increasing, first and last */
+  gBuf: Uint8Array[] = [];
+  gSeqOk = new Uint8Array(0);
+  gFirst = new Uint32Array(0);
+  gLast = new Uint32Array(0);
+
+  ensure(n: number): void {
+    if (n <= this.cap) return;
+    const c = Math.max(n, 64);
+    this.cap = c;
+    this.hops = new Uint16Array(c);
+    this.l3 = new Uint32Array(c);
+    this.l3len = new Uint32Array(c);
+    this.ihl = new Uint8Array(c);
+    this.out = new Uint32Array(c);
+    this.j = new Uint32Array(c);
+    this.st = new Int32Array(c);
+    this.olen = new Uint32Array(c);
+    this.seqLo = new Uint32Array(c);
+    this.seqHi = new Uint32Array(c);
+    this.src = new Int32Array(c);
+    this.dst = new Int32Array(c);
+    this.spi = new Uint32Array(c);
+    this.fa = new Uint32Array(c);
+    this.fb = new Uint32Array(c);
+    this.q = new Uint16Array(c);
+    this.gSeqOk = new Uint8Array(c);
+    this.gFirst = new Uint32Array(c);
+    this.gLast = new Uint32Array(c);
+  }
+}
+
+/**
+ * Whether `packets` more packets of `bytes` curlft bytes keep the SA below every soft and hard byte
+ * and packet limit (then per-packet `account` calls would raise no expiry and one call is the same).
+ */
+function lifetimeRoom(e: SadEntry, bytes: number, packets: number): boolean {
+  if (e.kmState !== 'valid') return true; // `account` is a no-op
+  if (e.dying) return false;
+  const cur = e.state.info.curlft;
+  const lft = e.state.info.lft;
+  const b = cur.bytes + BigInt(bytes);
+  const p = cur.packets + BigInt(packets);
+  return b < lft.softByteLimit && b < lft.hardByteLimit && p < lft.softPacketLimit && p < lft.hardPacketLimit;
+}
+
+function rd32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+const v4Words = new Map<string, number>();
+
+/** The address word of dotted-quad text (as `ipv4Bytes`, which throws on bad text; remembered). */
+function v4Word(a: string): number {
+  let w = v4Words.get(a);
+  if (w === undefined) {
+    const b = ipv4Bytes(a);
+    w = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+    if (v4Words.size > 4096) v4Words.clear();
+    v4Words.set(a, w);
+  }
+  return w;
+}
+
+function wordBytes(w: number): Uint8Array {
+  return Uint8Array.of(w >>> 24, (w >>> 16) & 0xff, (w >>> 8) & 0xff, w & 0xff);
+}
+
+function emptyFlow(): CompiledFlow {
+  return {
+    family: AF_INET,
+    d0: 0,
+    d1: 0,
+    d2: 0,
+    d3: 0,
+    s0: 0,
+    s1: 0,
+    s2: 0,
+    s3: 0,
+    proto: 0,
+    dport: 0,
+    sport: 0,
+    ifindex: 0,
+    mark: 0,
+    ifId: 0,
+  };
+}
+
+/** Fills `f` with the IPv4 flow of the header at `b[l3]` (address words as core's `addressWords`). */
+function setFlowV4(
+  f: CompiledFlow,
+  b: Uint8Array,
+  l3: number,
+  proto: number,
+  sport: number,
+  dport: number,
+): void {
+  f.family = AF_INET;
+  f.s0 = (b[l3 + 12]! << 24) | (b[l3 + 13]! << 16) | (b[l3 + 14]! << 8) | b[l3 + 15]!;
+  f.d0 = (b[l3 + 16]! << 24) | (b[l3 + 17]! << 16) | (b[l3 + 18]! << 8) | b[l3 + 19]!;
+  f.proto = proto;
+  f.sport = sport;
+  f.dport = dport;
+}
+
+function v4WordsOf(
+  family: number,
+  daddr: string,
+  saddr: string,
+): Pick<HwSa, 'v4Words' | 'daddrW' | 'saddrW' | 'daddrAny' | 'saddrAny'> {
+  const word = (a: string): number | undefined => {
+    try {
+      const b = ipv4Bytes(a);
+      // only canonical dotted quads compare equal to the text the parser produces
+      return ipv4Text(b) === a ? (b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]! : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const dAny = isZero(daddr);
+  const sAny = isZero(saddr);
+  const d = dAny ? 0 : word(daddr);
+  const sw = sAny ? 0 : word(saddr);
+  return {
+    v4Words: family === AF_INET && d !== undefined && sw !== undefined,
+    daddrW: d ?? 0,
+    saddrW: sw ?? 0,
+    daddrAny: dAny,
+    saddrAny: sAny,
+  };
+}
+
 function isZero(a: string): boolean {
   return a === '0.0.0.0' || a === '::' || a === '';
 }
 
+let hexOf = -1;
+let hexText = '';
+
 function hex(n: number): string {
-  return n.toString(16).padStart(8, '0');
+  if (n !== hexOf) {
+    hexOf = n;
+    hexText = n.toString(16).padStart(8, '0');
+  }
+  return hexText;
 }

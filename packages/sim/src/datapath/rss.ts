@@ -30,6 +30,11 @@ export function toeplitz(input: Uint8Array, key: Uint8Array = DEFAULT_RSS_KEY): 
 
 export class EspRss {
   readonly table: Uint16Array;
+  private readonly input = new Uint8Array(12);
+  private memoSrc = 0;
+  private memoDst = 0;
+  private memoSpi = -1;
+  private memoIndex = 0;
 
   constructor(
     readonly queues: number,
@@ -53,5 +58,27 @@ export class EspRss {
     input[o + 3] = spi & 0xff;
     const h = toeplitz(input, this.key);
     return this.table[h % this.table.length]!;
+  }
+
+  /**
+   * `queue` for IPv4 addresses given as 32-bit words (network order), without allocating; the table
+   * index of the last (src, dst, SPI) is remembered (a flow's packets come in runs). Same result as `queue`.
+   */
+  queueV4(src: number, dst: number, spi: number): number {
+    if (src === this.memoSrc && dst === this.memoDst && spi === this.memoSpi)
+      return this.table[this.memoIndex]!;
+    const b = this.input;
+    for (let i = 0; i < 4; i++) {
+      const sh = 24 - 8 * i;
+      b[i] = src >>> sh;
+      b[4 + i] = dst >>> sh;
+      b[8 + i] = spi >>> sh;
+    }
+    const index = toeplitz(b, this.key) % this.table.length;
+    this.memoSrc = src;
+    this.memoDst = dst;
+    this.memoSpi = spi;
+    this.memoIndex = index;
+    return this.table[index]!;
   }
 }

@@ -28,6 +28,7 @@ import type {
   DevlinkPortInfo,
   DevlinkReloadActionStats,
 } from '@xfrmkit/netlink';
+import type { DevlinkDriver } from './driver.ts';
 import { noFaults, type SimFaults, takeCounted } from './faults.ts';
 import { macAdd, type SimHardware } from './hardware.ts';
 import { IPSEC_HW_COUNTERS, IPSEC_SW_COUNTERS, type IpsecCounterName, IpsecHw } from './ipsec.ts';
@@ -41,11 +42,14 @@ const UPLINK_VPORT = 0xffff;
 
 export type InstanceKind = 'pci' | 'aux';
 
-/** A registered devlink instance (PCI function, or the nested auxiliary eth instance). */
+/**
+ * A registered devlink instance (PCI function, or the nested auxiliary eth instance; netdevsim's
+ * one instance is of kind 'pci': the instance the driver's devlink ops belong to).
+ */
 export interface DevlinkInstance {
   handle: DevlinkHandle;
   kind: InstanceKind;
-  device: SimDevice;
+  device: DevlinkDriver;
   /** network namespace the instance lives in */
   netns: string;
 }
@@ -53,7 +57,21 @@ export interface DevlinkInstance {
 export type DeviceEvent =
   | { kind: 'dev'; action: 'new' | 'del'; instance: DevlinkInstance }
   | { kind: 'port'; action: 'new' | 'del'; instance: DevlinkInstance; port: DevlinkPortInfo }
-  | { kind: 'param'; action: 'new' | 'del'; instance: DevlinkInstance; param: DevlinkParamInfo };
+  | { kind: 'param'; action: 'new' | 'del'; instance: DevlinkInstance; param: DevlinkParamInfo }
+  | { kind: 'rate'; action: 'new' | 'del'; instance: DevlinkInstance; rate: DevlinkRateInfo };
+
+/** A devlink rate object (`devlink_nl_rate_fill`): a leaf of a port, or a named node. */
+export interface DevlinkRateInfo {
+  /** 0 leaf, 1 node */
+  type: number;
+  portIndex?: number;
+  nodeName?: string;
+  txShare: bigint;
+  txMax: bigint;
+  txPriority: number;
+  txWeight: number;
+  parent?: string;
+}
 
 /** Host function state behind a representor (what `devlink port function` shows and sets). */
 export interface HostFunction {
@@ -125,7 +143,7 @@ export interface ReloadResult {
   warning?: string;
 }
 
-export class SimDevice {
+export class SimDevice implements DevlinkDriver {
   readonly hw: SimHardware;
   readonly profile: DeviceProfile;
   readonly pf: number;
@@ -634,6 +652,10 @@ export class SimDevice {
   }
 
   // ---- info, dev, reload --------------------------------------------------------------------------
+
+  /** reload actions driver_reinit and fw_activate; limit no_reset */
+  readonly reloadActions = (1 << 1) | (1 << 2);
+  readonly reloadLimits = 1 << 1;
 
   info(): DevlinkInfo {
     return {

@@ -28,6 +28,12 @@ export interface SimKernelFeatures {
   fsModeCheck: 'upstream' | 'legacy';
   /** the "firmware reset in progress" eswitch check exists (upstream 2024–25, not OFED 24.07) */
   fwResetCheck: boolean;
+  /**
+   * RELOAD_LIMITS policy mask: DEVLINK_RELOAD_LIMITS_VALID_MASK 0b11 before devlink's generated
+   * policies (6.7); `NLA_POLICY_BITFIELD32(6)` since (netlink_gen.c), which refuses the selector
+   * 0b11 iproute2 sends with "Attribute failed policy validation" (seen on the oracle's 6.12)
+   */
+  reloadLimitsMask: number;
 }
 
 export const KERNELS = {
@@ -43,6 +49,7 @@ export const KERNELS = {
     notifyFilter: true,
     fsModeCheck: 'upstream',
     fwResetCheck: true,
+    reloadLimitsMask: 6,
   },
   /** BlueField-2 BSP: Canonical 5.15 + MLNX_OFED 5.x */
   'ofed-5.15': {
@@ -54,6 +61,7 @@ export const KERNELS = {
     notifyFilter: false,
     fsModeCheck: 'legacy',
     fwResetCheck: false,
+    reloadLimitsMask: 0b11,
   },
   /** a 6.12 LTS upstream kernel (ConnectX hosts) */
   'upstream-6.12': {
@@ -65,6 +73,7 @@ export const KERNELS = {
     notifyFilter: true,
     fsModeCheck: 'legacy',
     fwResetCheck: true,
+    reloadLimitsMask: 6,
   },
   /** 6.19+/7.x upstream */
   'upstream-7.0': {
@@ -76,6 +85,7 @@ export const KERNELS = {
     notifyFilter: true,
     fsModeCheck: 'upstream',
     fwResetCheck: true,
+    reloadLimitsMask: 6,
   },
 } as const satisfies Record<string, SimKernelFeatures>;
 

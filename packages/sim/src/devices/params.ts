@@ -30,26 +30,26 @@ export const E = {
 
 const MOD = 'mlx5_core: ';
 
-/** What a param validator can look at. */
-export interface ParamEnv {
-  hw: SimHardware;
+/** What a param validator can look at (`hw`: the driver's hardware description). */
+export interface ParamEnv<H = SimHardware> {
+  hw: H;
   /** eswitch in switchdev or switchdev_inactive */
   offloadsEnabled: boolean;
   /** the function has SR-IOV VFs of its own (not the host's VFs seen from a BlueField ECPF) */
   sriovEnabled: boolean;
 }
 
-export interface ParamDef {
+export interface ParamDef<H = SimHardware> {
   name: string;
   generic: boolean;
   type: number;
   cmodes: readonly number[];
   /** the value the driver sets at init */
-  init(hw: SimHardware): ParamValue;
+  init(hw: H): ParamValue;
   /** driver `validate` (runs before the cmode is looked at) */
-  validate?(v: ParamValue, env: ParamEnv): SimError | undefined;
+  validate?(v: ParamValue, env: ParamEnv<H>): SimError | undefined;
   /** driver `set` checks beyond validate (runtime params) */
-  setCheck?(v: ParamValue, env: ParamEnv): SimError | undefined;
+  setCheck?(v: ParamValue, env: ParamEnv<H>): SimError | undefined;
 }
 
 const { BOOL, U32, STRING } = DEVLINK_PARAM_TYPE;
@@ -174,7 +174,7 @@ export const MLX5_PARAMS: readonly ParamDef[] = [
 ];
 
 /** Values of one instance's params. */
-export class ParamStore {
+export class ParamStore<H = SimHardware> {
   /** name → cmode → value */
   private readonly values = new Map<string, Map<number, ParamValue>>();
   /** driverinit values set but not yet applied (reload) */
@@ -183,8 +183,8 @@ export class ParamStore {
   private readonly defaults = new Map<string, ParamValue>();
 
   constructor(
-    readonly defs: readonly ParamDef[],
-    hw: SimHardware,
+    readonly defs: readonly ParamDef<H>[],
+    hw: H,
   ) {
     for (const d of defs) {
       const v = d.init(hw);
@@ -195,7 +195,7 @@ export class ParamStore {
     }
   }
 
-  def(name: string): ParamDef | undefined {
+  def(name: string): ParamDef<H> | undefined {
     return this.defs.find((d) => d.name === name);
   }
 

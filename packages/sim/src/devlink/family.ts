@@ -20,7 +20,8 @@ import {
   paramAttrs,
   portAttrs,
 } from '@xfrmkit/netlink';
-import type { DeviceEvent, DevlinkInstance, SimDevice, SimPort } from '../devices/device.ts';
+import type { DeviceEvent, DevlinkInstance, DevlinkRateInfo, SimPort } from '../devices/device.ts';
+import type { DevlinkDriver } from '../devices/driver.ts';
 import type { SimKernelFeatures } from '../devices/hardware.ts';
 import { E, type ParamValue, type SimError } from '../devices/params.ts';
 import {
@@ -78,7 +79,7 @@ export class DevlinkFamily {
   constructor(
     private readonly machine: SimMachine,
     controller: GenlController,
-    private readonly devices: readonly SimDevice[],
+    private readonly devices: readonly DevlinkDriver[],
     private readonly kernel: SimKernelFeatures,
     opts: DevlinkFamilyOptions = {},
   ) {
@@ -338,13 +339,12 @@ export class DevlinkFamily {
     if ('errno' in inst) return inst;
     const attrs = handleAttrs(inst.handle);
     if (inst.kind === 'pci') {
+      // `devlink_nl_eswitch_fill`: one attribute per getter the driver registered
       const e = inst.device.eswitchGet();
       if ('errno' in e) return err(e);
-      attrs.push(
-        dlAttr('ESWITCH_MODE', e.mode),
-        dlAttr('ESWITCH_INLINE_MODE', e.inlineMode),
-        dlAttr('ESWITCH_ENCAP_MODE', e.encapMode),
-      );
+      if (e.mode !== undefined) attrs.push(dlAttr('ESWITCH_MODE', e.mode));
+      if (e.inlineMode !== undefined) attrs.push(dlAttr('ESWITCH_INLINE_MODE', e.inlineMode));
+      if (e.encapMode !== undefined) attrs.push(dlAttr('ESWITCH_ENCAP_MODE', e.encapMode));
     }
     return this.reply(r, CMD.ESWITCH_GET, attrs) ?? { kind: 'ok' };
   }
@@ -365,13 +365,13 @@ export class DevlinkFamily {
     }
     const inline = r.tb.get(DL.ESWITCH_INLINE_MODE);
     if (inline) {
-      if (!hasOps) return { kind: 'error', errno: E.EOPNOTSUPP };
+      if (!hasOps || !dev.eswitchInlineSet) return { kind: 'error', errno: E.EOPNOTSUPP };
       const e = dev.eswitchInlineSet(inline.payload[0]!);
       if (e) return err(e);
     }
     const encap = r.tb.get(DL.ESWITCH_ENCAP_MODE);
     if (encap) {
-      if (!hasOps) return { kind: 'error', errno: E.EOPNOTSUPP };
+      if (!hasOps || !dev.eswitchEncapSet) return { kind: 'error', errno: E.EOPNOTSUPP };
       const e = dev.eswitchEncapSet(encap.payload[0]!);
       if (e) return err(e);
     }
@@ -450,17 +450,16 @@ export class DevlinkFamily {
   private infoGet(r: GenlRequest): SimResult {
     const seq = r.req.header.seq;
     const pid = r.req.sock.portid;
+    const attrsOf = (d: DevlinkDriver) => d.infoAttrs?.() ?? infoAttrs(d.info());
     if (r.isDump) {
       return this.dumpit(r, (i, f) =>
-        i.kind === 'pci'
-          ? [this.msg(CMD.INFO_GET, infoAttrs(i.device.info()), seq, pid, f)]
-          : { errno: E.EOPNOTSUPP },
+        i.kind === 'pci' ? [this.msg(CMD.INFO_GET, attrsOf(i.device), seq, pid, f)] : { errno: E.EOPNOTSUPP },
       );
     }
     const inst = this.lookup(r);
     if ('errno' in inst) return inst;
     if (inst.kind !== 'pci') return { kind: 'error', errno: E.EOPNOTSUPP };
-    return this.reply(r, CMD.INFO_GET, infoAttrs(inst.device.info())) ?? { kind: 'ok' };
+    return this.reply(r, CMD.INFO_GET, attrsOf(inst.device)) ?? { kind: 'ok' };
   }
 
   /** `devlink_nl_reload_doit` + `devlink_reload` (devlink-uapi.md §5.6) */
@@ -471,7 +470,8 @@ export class DevlinkFamily {
     const actionT = r.tb.get(DL.RELOAD_ACTION);
     const limitsT = r.tb.get(DL.RELOAD_LIMITS);
     const action = actionT ? actionT.payload[0]! : 1;
-    if (action !== 1 && action !== 2)
+    const dev = inst.device;
+    if (!(dev.reloadActions & (1 << action)))
       return err({ errno: E.EOPNOTSUPP, msg: 'Requested reload action is not supported by the driver' });
     let limit = 0;
     if (limitsT) {
@@ -480,7 +480,8 @@ export class DevlinkFamily {
       limit = 31 - Math.clz32(sel & -sel);
       if (sel !== 1 << limit)
         return err({ errno: E.EOPNOTSUPP, msg: 'Multiselection of limit is not supported' });
-      if (limit > 1)
+      // `devlink_reload_limit_is_supported`: an explicitly selected limit, unspecified included
+      if (!(dev.reloadLimits & (1 << limit)))
         return err({ errno: E.EOPNOTSUPP, msg: 'Requested limit is not supported by the driver' });
       if (action === 1 && limit === 1)
         return err({ errno: E.EINVAL, msg: 'Requested limit is invalid for this action' });
@@ -490,7 +491,7 @@ export class DevlinkFamily {
       return err({ errno: E.EINVAL, msg: 'multiple netns identifying attributes specified' });
     // network namespaces are names in the simulator: no pid/fd/id resolves to one
     if (ns.length === 1) return err({ errno: E.EINVAL, msg: 'Unknown network namespace' });
-    const res = inst.device.reload(action, limit);
+    const res = dev.reload(action, limit);
     if ('errno' in res) return err(res);
     if (actionT || limitsT) {
       const f = this.reply(r, CMD.RELOAD, [
@@ -518,7 +519,7 @@ export class DevlinkFamily {
 
   // ---- notifications ------------------------------------------------------------------------------
 
-  private onDeviceEvent(dev: SimDevice, e: DeviceEvent): void {
+  private onDeviceEvent(dev: DevlinkDriver, e: DeviceEvent): void {
     let cmd: number;
     let attrs: Attr[];
     let portIndex: number | undefined;
@@ -531,6 +532,10 @@ export class DevlinkFamily {
         cmd = e.action === 'new' ? CMD.PORT_NEW : CMD.PORT_DEL;
         attrs = portAttrs(e.port);
         portIndex = e.port.index;
+        break;
+      case 'rate':
+        cmd = e.action === 'new' ? CMD.RATE_NEW : CMD.RATE_DEL;
+        attrs = [...handleAttrs(e.instance.handle), ...rateAttrs(e.rate)];
         break;
       default:
         cmd = e.action === 'new' ? CMD.PARAM_NEW : CMD.PARAM_DEL;
@@ -562,6 +567,21 @@ export class DevlinkFamily {
       s.deliver(dgram, { port: 0, group });
     }
   }
+}
+
+/** `devlink_nl_rate_fill` after the handle: type, port index or node name, tx share/max/priority/weight, parent */
+function rateAttrs(r: DevlinkRateInfo): Attr[] {
+  const a: Attr[] = [dlAttr('RATE_TYPE', r.type)];
+  if (r.portIndex !== undefined) a.push(dlAttr('PORT_INDEX', r.portIndex));
+  else if (r.nodeName !== undefined) a.push(dlAttr('RATE_NODE_NAME', r.nodeName));
+  a.push(
+    dlAttr('RATE_TX_SHARE', r.txShare),
+    dlAttr('RATE_TX_MAX', r.txMax),
+    dlAttr('RATE_TX_PRIORITY', r.txPriority),
+    dlAttr('RATE_TX_WEIGHT', r.txWeight),
+  );
+  if (r.parent !== undefined) a.push(dlAttr('RATE_PARENT_NODE_NAME', r.parent));
+  return a;
 }
 
 /** `nla_parse_nested` of PORT_FUNCTION (strict): NLA_F_NESTED required, known attrs, exact sizes, no tail */

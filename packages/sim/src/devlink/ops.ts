@@ -49,6 +49,8 @@ export const CMD = {
   PARAM_NEW: 40,
   PARAM_DEL: 41,
   INFO_GET: 51,
+  RATE_NEW: 76,
+  RATE_DEL: 77,
   NOTIFY_FILTER_SET: 84,
 } as const;
 
@@ -119,8 +121,7 @@ export function devlinkPolicies(k: SimKernelFeatures) {
       [DL.NETNS_PID]: pol.u32(),
       [DL.NETNS_ID]: pol.s32(),
       [DL.RELOAD_ACTION]: pol.range('u8', 1, 2),
-      // DEVLINK_RELOAD_LIMITS_VALID_MASK: the mask iproute2 puts in the selector
-      [DL.RELOAD_LIMITS]: pol.bitfield32(0b11),
+      [DL.RELOAD_LIMITS]: pol.bitfield32(k.reloadLimitsMask),
     }),
     paramGetDo: table('devlink_param_get_do_nl_policy', DL.PARAM_NAME, {
       ...handleAttrs(),

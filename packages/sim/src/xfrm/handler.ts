@@ -37,7 +37,7 @@ import {
   type XfrmUserspiInfo,
   type XfrmUserTmpl,
 } from '@xfrmkit/core';
-import { type PayloadCodec, XFRM_MSG, XFRMNLGRP, xfrmStructs as S, xfrmAttrs } from '@xfrmkit/netlink';
+import { type PayloadCodec, xfrmStructs as S, XFRM_MSG, XFRMNLGRP, xfrmAttrs } from '@xfrmkit/netlink';
 import type { SimClock } from '../clock.ts';
 import { NETLINK_XFRM, type SimMachine } from '../machine.ts';
 import type { ProtocolHandler, SimContext, SimRequest, SimResult } from '../netlink/endpoint.ts';
@@ -443,7 +443,9 @@ export class XfrmHandler implements ProtocolHandler {
     // UPDSA that edited an existing SA in place still reports that constructed state, with the
     // stored SA's lifetime counters
     const inPlace = r.type === M.UPDSA && res.entry.state !== s;
-    const notified = inPlace ? { ...s, info: { ...s.info, curlft: res.entry.state.info.curlft } } : res.entry.state;
+    const notified = inPlace
+      ? { ...s, info: { ...s.info, curlft: res.entry.state.info.curlft } }
+      : res.entry.state;
     r.ctx.multicast(GRP.SA, stateMsg(r.type, notified, r.seq, r.pid));
   }
 
@@ -1244,7 +1246,10 @@ const CRYPT_KEYS: Record<string, (n: number) => boolean> = {
   'cbc(sm4)': (n) => n === 16,
 };
 
-function espKeyOk(s: { aead?: { name: string; key: Uint8Array }; crypt?: { name: string; key: Uint8Array } }): boolean {
+function espKeyOk(s: {
+  aead?: { name: string; key: Uint8Array };
+  crypt?: { name: string; key: Uint8Array };
+}): boolean {
   if (s.aead) {
     const k = AEAD_KEYS[s.aead.name];
     if (k && !k.sizes.includes(s.aead.key.length - k.salt)) return false;

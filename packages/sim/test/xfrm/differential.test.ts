@@ -1,16 +1,26 @@
 /**
  * Differential test: random XFRM operation sequences sent as raw bytes to the real kernel (private
  * netns) and to the simulator (`esp: false`, the personality of this kernel). Every datagram both
- * sockets receive must be byte-identical after `normalise` (support/xfrm-diff.ts).
+ * sockets receive must be byte-identical after `normaliseDiff` (src/xfrm/diff.ts, shared with the
+ * oracle's VM-kernel suite).
  *
  * XFRM_DIFF_RUNS (default 1000) sequences, seed XFRM_DIFF_SEED (default 0x5eed); fast-check shrinks a
  * failing sequence and prints its seed/path for replay.
  */
+
+import { KernelTransport } from '@xfrmkit/netlink';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createNetns, deleteNetns, kernelTestSkipReason } from '../../../netlink/test/support/netns.ts';
-import { allocatedSpi, KernelSide, normalise, SimSide } from '../support/xfrm-diff.ts';
-import { arbSequence, type Op } from '../support/xfrm-requests.ts';
+import {
+  allocatedSpi,
+  NETLINK_XFRM_PROTO,
+  normaliseDiff,
+  SimXfrmEndpoint,
+  TransportEndpoint,
+  XFRM_GROUPS,
+} from '../../src/xfrm/diff.ts';
+import { arbSequence, type Op } from '../../src/xfrm/diff-requests.ts';
 
 const skip = kernelTestSkipReason();
 const RUNS = Number(process.env.XFRM_DIFF_RUNS ?? 1000);
@@ -38,13 +48,16 @@ function flushAll(): Uint8Array[] {
 
 describe.skipIf(skip !== undefined)('XFRM simulator vs kernel (differential)', () => {
   let ns = '';
-  let kernel: KernelSide;
-  let sim: SimSide;
+  let kernel: TransportEndpoint;
+  let sim: SimXfrmEndpoint;
 
   beforeAll(async () => {
     ns = createNetns('xk-simdiff');
-    kernel = await KernelSide.open(ns);
-    sim = new SimSide();
+    const t = await KernelTransport.open({ protocol: NETLINK_XFRM_PROTO, netns: ns, groups: XFRM_GROUPS });
+    if (!t.extAck) throw new Error('kernel socket without NETLINK_EXT_ACK: extack cannot be compared');
+    kernel = new TransportEndpoint(t, 3000);
+    // the personality of this kernel: no ESP, no gcm, no CONFIG_XFRM_OFFLOAD
+    sim = new SimXfrmEndpoint({ esp: false });
   });
 
   afterAll(() => {
@@ -60,8 +73,8 @@ describe.skipIf(skip !== undefined)('XFRM simulator vs kernel (differential)', (
       if (spi !== undefined) sim.handler.queueRandom(spi - op.spiRange[0]);
     }
     const s = await sim.exchange(bytes);
-    const kn = normalise(k, kernel.portid);
-    const sn = normalise(s, sim.portid);
+    const kn = normaliseDiff(k, kernel);
+    const sn = normaliseDiff(s, sim);
     log.push(`${op.what}: ${Buffer.from(bytes).toString('hex')}`);
     expect(sn, `after:\n${log.join('\n')}`).toEqual(kn);
     expect(sim.handler.checkInvariants()).toEqual([]);

@@ -9,8 +9,8 @@ import { describe, expect, test } from 'vitest';
 import { corpus, mutate, rng } from '../../../netlink/test/support/corpus.ts';
 import { SimClock } from '../../src/clock.ts';
 import { SimMachine } from '../../src/machine.ts';
+import { arbOp } from '../../src/xfrm/diff-requests.ts';
 import { XfrmHandler } from '../../src/xfrm/handler.ts';
-import { arbOp } from '../support/xfrm-requests.ts';
 
 const N = Number(process.env.XFRM_FUZZ_N ?? 100_000);
 const SEED = Number(process.env.XFRM_FUZZ_SEED ?? 0xf022);

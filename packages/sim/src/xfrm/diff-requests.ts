@@ -3,21 +3,18 @@
  * add/update/get/delete/dump/flush (main and sub types, marks, if_id, priorities, indexes), defaults,
  * SPD/SAD info, ALLOCSPI, SA get/delete/dump/flush, AE/EXPIRE, refused NEWSA/UPDSA, and invalid
  * requests (short bodies, bad families/dirs, unknown types and attributes, bad attribute lengths).
+ *
+ * Used by the host-kernel differential and fuzz tests (packages/sim/test/xfrm) and by the oracle's
+ * VM-kernel suite (packages/oracle/src/diff), hence in src: import it as `@xfrmkit/sim/xfrm-requests`
+ * (it needs fast-check, which the simulator itself does not load).
  */
 
 import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
 import fc from 'fast-check';
+import type { DiffOp } from './diff.ts';
 
-export interface Op {
-  /** a short label for failure reports */
-  what: string;
-  bytes: Uint8Array;
-  /** ALLOCSPI range (the harness copies the kernel's SPI choice into the simulator) */
-  spiRange?: [number, number];
-  /** counts against the per-sequence limits that keep the kernel's hash tables at their initial size */
-  addsPolicy?: boolean;
-  addsSa?: boolean;
-}
+/** A step of a differential sequence (see `DiffOp`, packages/sim/src/xfrm/diff.ts). */
+export type Op = DiffOp;
 
 const INF = 0xffff_ffff_ffff_ffffn;
 const PIDS = [0, 4242, 0xdeadbeef];

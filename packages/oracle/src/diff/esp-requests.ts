@@ -5,17 +5,17 @@
  * if_id, extra flags and aevent thresholds; ALLOCSPI followed by UPDSA of the SPI the kernel chose;
  * GETAE/NEWAE; GETSA/DELSA/dumps/flushes on a small pool of SA ids so that operations collide.
  *
- * They are mixed with the simulator's own generators (packages/sim/test/support/xfrm-requests.ts),
- * minus what the oracle's kernel is too old for (see `newerThanOracle`).
+ * They are mixed with the simulator's own generators (`@xfrmkit/sim/xfrm-requests`), minus the
+ * requests the oracle's kernel is too old for (`EXCLUDED_REQUESTS` of ./allowed.ts).
  */
-import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
-import fc from 'fast-check';
-import { arbOp, type Op as SimOp } from '../../../sim/test/support/xfrm-requests.ts';
 
-export interface Op extends SimOp {
-  /** write the SPI the kernel picked at the last ALLOCSPI into usersa_info.id.spi before sending */
-  useAllocatedSpi?: boolean;
-}
+import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
+import type { DiffOp } from '@xfrmkit/sim';
+import { arbOp } from '@xfrmkit/sim/xfrm-requests';
+import fc from 'fast-check';
+import { excluded, type OracleKernel } from './allowed.ts';
+
+export type Op = DiffOp;
 
 const INF = 0xffff_ffff_ffff_ffffn;
 const V4 = ['10.1.0.1', '10.1.0.2'];
@@ -333,72 +333,30 @@ const arbEspDumpFlush: fc.Arbitrary<Op> = fc.oneof(
   arbNlFlags.map((fl) => ({ what: 'GETSADINFO', bytes: msg(0x23, fl, 0, 0xffffffff) })),
 );
 
-/**
- * The one version-skew exclusion. The simulator's generators cover Linux 6.18 (the host's
- * personality); the oracle runs 6.12, which predates XFRMA_SA_PCPU (type 35, 6.13), the IP-TFS
- * attributes (36..41, 6.14) and XFRM_MODE_IPTFS (5, 6.14). 6.12 ignores attribute types above its
- * XFRMA_MAX (34), and its refusals of modes ≥ 5 (SA or template) name XFRM_MODE_MAX 5 where 6.18
- * says 6, so requests using them measure kernel age, not the simulator: they are not generated.
- * Everything else of the simulator's generators is used.
- */
 export { msg };
 
-export function newerThanOracle(bytes: Uint8Array): boolean {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 16) return false;
-  const type = dv.getUint16(4, true);
-  const fixed: Record<number, number> = {
-    16: 224,
-    26: 224,
-    19: 168,
-    25: 168,
-    20: 64,
-    21: 64,
-    17: 24,
-    18: 24,
-    22: 232,
-    30: 48,
-    31: 48,
-    24: 232,
-    28: 4,
-    29: 0,
-    39: 3,
-    40: 3,
-    35: 4,
-    36: 4,
-    37: 4,
-  };
-  const hdr = fixed[type];
-  if (hdr === undefined) return false;
-  if ((type === 0x10 || type === 0x1a) && bytes.length >= 16 + 224 && bytes[16 + 214]! >= 5) return true;
-  const end = Math.min(bytes.length, dv.getUint32(0, true));
-  let off = 16 + ((hdr + 3) & ~3);
-  while (off + 4 <= end) {
-    const len = dv.getUint16(off, true);
-    if (len < 4) break;
-    const at = dv.getUint16(off + 2, true) & 0x3fff;
-    if (at >= 35) return true;
-    // XFRMA_TMPL: xfrm_user_tmpl[] (64 bytes each, mode at +48)
-    if (at === 5) for (let t = off + 4; t + 64 <= off + len; t += 64) if (bytes[t + 48]! >= 5) return true;
-    off += (len + 3) & ~3;
-  }
-  return false;
+/** One step (or two: ALLOCSPI then UPDSA) of an ESP sequence for `kernel`. */
+export function arbEspOp(kernel: OracleKernel): fc.Arbitrary<Op[]> {
+  return fc
+    .oneof(
+      { arbitrary: arbEspNewSa.map((o) => [o]), weight: 6 },
+      { arbitrary: arbAllocThenUpdate, weight: 3 },
+      { arbitrary: arbEspGetDel.map((o) => [o]), weight: 3 },
+      { arbitrary: arbEspAe.map((o) => [o]), weight: 3 },
+      { arbitrary: arbEspDumpFlush.map((o) => [o]), weight: 2 },
+      { arbitrary: arbOp.map((o): Op[] => [o]), weight: 4 },
+    )
+    .map((ops) => ops.filter((o) => !excluded(kernel, o)));
 }
 
-const arbEspOp: fc.Arbitrary<Op[]> = fc.oneof(
-  { arbitrary: arbEspNewSa.map((o) => [o]), weight: 6 },
-  { arbitrary: arbAllocThenUpdate, weight: 3 },
-  { arbitrary: arbEspGetDel.map((o) => [o]), weight: 3 },
-  { arbitrary: arbEspAe.map((o) => [o]), weight: 3 },
-  { arbitrary: arbEspDumpFlush.map((o) => [o]), weight: 2 },
-  { arbitrary: arbOp.filter((o) => !newerThanOracle(o.bytes)).map((o): Op[] => [o]), weight: 4 },
-);
-
-/** A sequence: ≤ 7 policy adds and ≤ 8 SA adds (the kernel's hash tables stay at their initial size). */
-export const arbEspSequence: fc.Arbitrary<Op[]> = fc
-  .array(arbEspOp, { minLength: 2, maxLength: 14 })
-  .map((groups) => {
+/**
+ * A sequence for `kernel`: ≤ 7 policy adds and ≤ 8 SA adds (the kernel's hash tables stay at their
+ * initial size), without the requests `kernel` is too old for.
+ */
+export function arbEspSequence(kernel: OracleKernel): fc.Arbitrary<Op[]> {
+  return fc.array(arbEspOp(kernel), { minLength: 1, maxLength: 14 }).map((groups) => {
     let p = 0;
     let s = 0;
     return groups.flat().filter((op) => (op.addsPolicy ? ++p <= 7 : op.addsSa ? ++s <= 8 : true));
   });
+}
