@@ -16,6 +16,62 @@ export type NativeGcmHandle = { readonly __brand: 'NativeGcmHandle' };
 /** Stride (in u32) of one batch descriptor. */
 export const GCM_DESC_STRIDE = 8;
 
+/**
+ * The whole-batch ESP calls (`espEncapBatch`/`espDecapBatch`) take the SA as `params`, a Uint8Array of
+ * `ESP_PARAMS_LEN` bytes filled once (multi-byte fields big-endian), and its counters as `state`, a
+ * Uint32Array of `ESP_STATE_LEN` words read on entry and written back on return.
+ */
+export const ESP_PARAMS = {
+  SPI: 0,
+  /** u16, `ESP_FLAG` bits */
+  FLAGS: 4,
+  ICV_LEN: 6,
+  TTL: 7,
+  /** 0 transport, 20 or 40 tunnel */
+  OUTER_LEN: 8,
+  /** 0 legacy, 1 bmp, 2 esn */
+  REPLAY_MODE: 9,
+  /** u32 */
+  WINDOW: 12,
+  /** 8 bytes XORed into the sequence-number IV */
+  IV_MASK: 16,
+  /** tunnel source / destination: 4 or 16 bytes */
+  OUTER_SRC: 24,
+  OUTER_DST: 40,
+} as const;
+export const ESP_PARAMS_LEN = 56;
+export const ESP_FLAG = {
+  TUNNEL: 0x001,
+  ESN: 0x002,
+  OSEQ_MAY_WRAP: 0x004,
+  IV_MASK: 0x008,
+  NO_PMTU_DISC: 0x010,
+  DONT_ENCAP_DSCP: 0x020,
+  NO_ECN: 0x040,
+  DECAP_DSCP: 0x080,
+  STRICT_PADDING: 0x100,
+} as const;
+/** `state` words: in = read on entry (and written back), out = what this call added. */
+export const ESP_STATE = {
+  /** in: last sent sequence number, low / high half */
+  OSEQ: 0,
+  OSEQ_HI: 1,
+  /** in: next outer IPv4 id */
+  IP_ID: 2,
+  /** out: packets sent / accepted, their payload bytes (low / high word) */
+  PACKETS: 3,
+  BYTES_LO: 4,
+  BYTES_HI: 5,
+  /** in: replay window top, low / high half */
+  SEQ: 6,
+  SEQ_HI: 7,
+  /** out: duplicates, too-old packets, ICV failures */
+  REPLAY: 8,
+  REPLAY_WINDOW: 9,
+  INTEGRITY_FAILED: 10,
+} as const;
+export const ESP_STATE_LEN = 12;
+
 export interface NativeConstants {
   CLONE_NEWNET: number;
   SOL_SOCKET: number;
@@ -96,6 +152,55 @@ export interface NativeApi {
     desc: Uint32Array,
     count: number,
     ok: Uint8Array,
+  ): number;
+  /**
+   * ESP-encapsulates `count` packets (src[offsets[i], +lengths[i]), in slots of capacities[i] bytes) into
+   * dst[outOffsets[i], +outCapacities[i]) exactly as EspSa.encapBatch does: per packet status (0 or a
+   * negative ESP status), length and sequence number. `inPlace`: src and dst are the same batch (a slot may
+   * then be encapsulated in place). The 8 bytes after a packet inside its input slot may be borrowed during
+   * the call (the ESP trailer is encrypted from there) and are restored. Returns the number of packets
+   * encapsulated.
+   */
+  espEncapBatch(
+    ctx: NativeGcmHandle,
+    params: Uint8Array,
+    state: Uint32Array,
+    src: Uint8Array,
+    dst: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    capacities: Uint32Array,
+    outOffsets: Uint32Array,
+    outCapacities: Uint32Array,
+    status: Int32Array,
+    outLengths: Uint32Array,
+    seqLo: Uint32Array,
+    seqHi: Uint32Array,
+    count: number,
+    inPlace: boolean,
+  ): number;
+  /**
+   * ESP-decapsulates `count` packets as EspSa.decapBatch does, with the anti-replay window `bmp` (updated in
+   * place) and its top in `state`. Returns the number of packets accepted.
+   */
+  espDecapBatch(
+    ctx: NativeGcmHandle,
+    params: Uint8Array,
+    state: Uint32Array,
+    bmp: Uint32Array,
+    src: Uint8Array,
+    dst: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    outOffsets: Uint32Array,
+    outCapacities: Uint32Array,
+    status: Int32Array,
+    outLengths: Uint32Array,
+    nextHeader: Uint8Array,
+    seqLo: Uint32Array,
+    seqHi: Uint32Array,
+    count: number,
+    inPlace: boolean,
   ): number;
   setsockoptInt(fd: number, level: number, optname: number, value: number): void;
   getsockoptInt(fd: number, level: number, optname: number): number;

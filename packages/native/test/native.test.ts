@@ -2,7 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { native, nativeLoadError } from '../src/index.ts';
+import {
+  ESP_PARAMS,
+  ESP_PARAMS_LEN,
+  ESP_STATE,
+  ESP_STATE_LEN,
+  native,
+  nativeLoadError,
+} from '../src/index.ts';
 
 describe('native addon loader', () => {
   it('either loads or says why', () => {
@@ -126,5 +133,96 @@ describe.skipIf(!native)('socket and namespace helpers', () => {
     expect(() =>
       api.gcmSealBatch(ctx, new Uint8Array(1), new Uint8Array(1), new Uint8Array(1), new Uint32Array(8), 0),
     ).toThrow(/freed/);
+  });
+
+  it('checks the whole-batch ESP arguments and never reads outside the buffers', () => {
+    const seal = api.gcmCreate(new Uint8Array(16), new Uint8Array(4), true);
+    const open = api.gcmCreate(new Uint8Array(16), new Uint8Array(4), false);
+    const params = new Uint8Array(ESP_PARAMS_LEN);
+    params[ESP_PARAMS.ICV_LEN] = 16;
+    params[ESP_PARAMS.WINDOW + 3] = 32;
+    const state = new Uint32Array(ESP_STATE_LEN);
+    const n = 2;
+    const buf = new Uint8Array(64);
+    const u32 = () => new Uint32Array(n);
+    const offs = new Uint32Array([0, 60]);
+    const lens = new Uint32Array([1000, 1000]); // longer than the buffer: clamped, never read past it
+    const caps = new Uint32Array([64, 1000]);
+    const status = new Int32Array(n);
+    const enc = (ctx = seal, p = params, count = n) =>
+      api.espEncapBatch(
+        ctx,
+        p,
+        state,
+        buf,
+        buf,
+        offs,
+        lens,
+        caps,
+        offs,
+        caps,
+        status,
+        u32(),
+        u32(),
+        u32(),
+        count,
+        true,
+      );
+    buf.set([0x45, 0, 0, 40]); // claims 40 bytes: fits the 64-byte slot, not with ESP around it
+    expect(enc()).toBe(0);
+    expect(Array.from(status)).toEqual([-14, -2]); // BUFFER_TOO_SMALL; 4 zero bytes left: MALFORMED
+    expect(state[ESP_STATE.OSEQ]).toBe(0);
+    expect(() => enc(open)).toThrow(TypeError);
+    expect(() => enc(seal, new Uint8Array(8))).toThrow(RangeError);
+    expect(() => enc(seal, params, 3)).toThrow(RangeError);
+    const bad = params.slice();
+    bad[ESP_PARAMS.ICV_LEN] = 10;
+    expect(() => enc(seal, bad)).toThrow(RangeError);
+    const dec = (bmp: Uint32Array) =>
+      api.espDecapBatch(
+        open,
+        params,
+        state,
+        bmp,
+        buf,
+        buf,
+        offs,
+        lens,
+        offs,
+        caps,
+        status,
+        u32(),
+        new Uint8Array(n),
+        u32(),
+        u32(),
+        n,
+        false,
+      );
+    expect(() => dec(new Uint32Array(0))).toThrow(RangeError);
+    expect(dec(new Uint32Array(1))).toBe(0);
+    expect(Array.from(status)).toEqual([-4, -2]); // NOT_ESP, MALFORMED
+    expect(() =>
+      api.espDecapBatch(
+        seal,
+        params,
+        state,
+        new Uint32Array(1),
+        buf,
+        buf,
+        offs,
+        lens,
+        offs,
+        caps,
+        status,
+        u32(),
+        new Uint8Array(n),
+        u32(),
+        u32(),
+        n,
+        false,
+      ),
+    ).toThrow(TypeError);
+    api.gcmFree(seal);
+    api.gcmFree(open);
   });
 });

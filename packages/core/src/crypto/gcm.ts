@@ -35,7 +35,47 @@ export class GcmError extends Error {
   }
 }
 
+/** The arrays of a packet batch (`PacketBatch` in esp/batch.ts) as the whole-batch ESP calls read them. */
+export interface GcmEspBatchArrays {
+  readonly buf: Uint8Array;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  readonly capacities: Uint32Array;
+  readonly status: Int32Array;
+  readonly nextHeader: Uint8Array;
+  readonly seqLo: Uint32Array;
+  readonly seqHi: Uint32Array;
+}
+
+/**
+ * Whole-batch ESP (framing, sequence numbers / anti-replay window and AES-GCM in one call), offered by
+ * the native provider. `params`/`state` follow `ESP_PARAMS`/`ESP_STATE` of `@xfrmkit/native`; the
+ * semantics are exactly those of the TypeScript path in esp/sa.ts, which EspSa uses when a context
+ * lacks these methods.
+ */
+export interface GcmEspBatchOps {
+  espEncapBatch(
+    params: Uint8Array,
+    state: Uint32Array,
+    input: GcmEspBatchArrays,
+    output: GcmEspBatchArrays,
+    count: number,
+    inPlace: boolean,
+  ): number;
+  espDecapBatch(
+    params: Uint8Array,
+    state: Uint32Array,
+    bmp: Uint32Array,
+    input: GcmEspBatchArrays,
+    output: GcmEspBatchArrays,
+    count: number,
+    inPlace: boolean,
+  ): number;
+}
+
 export interface GcmContext {
+  /** Present when the provider can run whole ESP batches natively (see `GcmEspBatchOps`). */
+  readonly esp?: GcmEspBatchOps | undefined;
   readonly provider: GcmProviderName;
   readonly direction: GcmDirection;
   /** 16 or 32. */

@@ -7,15 +7,19 @@ import {
   assertTagLength,
   type GcmContext,
   type GcmDirection,
+  type GcmEspBatchArrays,
+  type GcmEspBatchOps,
   type GcmProvider,
   liveHandle,
   validateGcmKey,
 } from './gcm.ts';
 
-class NativeGcmContext implements GcmContext {
+class NativeGcmContext implements GcmContext, GcmEspBatchOps {
   readonly provider = 'native' as const;
   readonly direction: GcmDirection;
   readonly keyLength: number;
+  /** Whole-batch ESP, unless the addon predates it. */
+  readonly esp: GcmEspBatchOps | undefined;
   private h: NativeGcmHandle | null;
 
   constructor(
@@ -28,6 +32,8 @@ class NativeGcmContext implements GcmContext {
     this.direction = direction;
     this.keyLength = key.length;
     this.h = api.gcmCreate(key, salt, direction === 'seal');
+    this.esp =
+      typeof api.espEncapBatch === 'function' && typeof api.espDecapBatch === 'function' ? this : undefined;
   }
 
   private live(dir: GcmDirection): NativeGcmHandle {
@@ -84,6 +90,64 @@ class NativeGcmContext implements GcmContext {
     ok: Uint8Array,
   ): number {
     return this.api.gcmOpenBatch(this.live('open'), src, dst, aad, desc, count, ok);
+  }
+
+  espEncapBatch(
+    params: Uint8Array,
+    state: Uint32Array,
+    input: GcmEspBatchArrays,
+    output: GcmEspBatchArrays,
+    count: number,
+    inPlace: boolean,
+  ): number {
+    return this.api.espEncapBatch(
+      this.live('seal'),
+      params,
+      state,
+      input.buf,
+      output.buf,
+      input.offsets,
+      input.lengths,
+      input.capacities,
+      output.offsets,
+      output.capacities,
+      output.status,
+      output.lengths,
+      output.seqLo,
+      output.seqHi,
+      count,
+      inPlace,
+    );
+  }
+
+  espDecapBatch(
+    params: Uint8Array,
+    state: Uint32Array,
+    bmp: Uint32Array,
+    input: GcmEspBatchArrays,
+    output: GcmEspBatchArrays,
+    count: number,
+    inPlace: boolean,
+  ): number {
+    return this.api.espDecapBatch(
+      this.live('open'),
+      params,
+      state,
+      bmp,
+      input.buf,
+      output.buf,
+      input.offsets,
+      input.lengths,
+      output.offsets,
+      output.capacities,
+      output.status,
+      output.lengths,
+      output.nextHeader,
+      output.seqLo,
+      output.seqHi,
+      count,
+      inPlace,
+    );
   }
 
   dispose(): void {

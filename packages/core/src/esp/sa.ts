@@ -16,8 +16,13 @@
  *    only after the ICV and the trailer verified (and a recheck against the current window passed).
  *
  * The batch calls (`encapBatch`, `decapBatch`) process many packets with one AES-GCM call and no
- * per-packet allocation; the single-packet calls share the same code.
+ * per-packet allocation; the single-packet calls share the same code. With the native provider a
+ * whole batch — framing, sequence numbers, the replay window and AES-GCM — is one call into the addon
+ * (packages/native/src/addon.c, `espEncapBatch`/`espDecapBatch`), which implements exactly the code
+ * below; this TypeScript path remains the reference and serves the single-packet calls and the
+ * `node:crypto` fallback.
  */
+import { ESP_FLAG, ESP_PARAMS, ESP_PARAMS_LEN, ESP_STATE, ESP_STATE_LEN } from '@xfrmkit/native';
 import {
   defaultGcmProvider,
   GCM_DESC_STRIDE,
@@ -217,6 +222,9 @@ export class EspSa {
   private slotSeqLo = new Uint32Array(0);
   private slotSeqHi = new Uint32Array(0);
   private slotOuterDs = new Uint8Array(0);
+  // whole-batch native ESP (see `GcmEspBatchOps`): the SA as bytes, counters in/out
+  private readonly espParams = new Uint8Array(ESP_PARAMS_LEN);
+  private readonly espState = new Uint32Array(ESP_STATE_LEN);
   private lastError = '';
   private lastErrorOffset: number | undefined;
   private lastInPlace = false;
@@ -303,6 +311,67 @@ export class EspSa {
       throw e;
     }
     this.grow(1);
+    this.fillEspParams();
+  }
+
+  /** The SA as the native whole-batch calls read it (`ESP_PARAMS` of @xfrmkit/native). */
+  private fillEspParams(): void {
+    const p = this.espParams;
+    wr32(p, ESP_PARAMS.SPI, this.spi);
+    let f = 0;
+    if (this.mode === 'tunnel') f |= ESP_FLAG.TUNNEL;
+    if (this.esn) f |= ESP_FLAG.ESN;
+    if (this.replay.oseqMayWrap) f |= ESP_FLAG.OSEQ_MAY_WRAP;
+    if (this.hasIvMask) f |= ESP_FLAG.IV_MASK;
+    if (this.noPmtuDisc) f |= ESP_FLAG.NO_PMTU_DISC;
+    if (this.dontEncapDscp) f |= ESP_FLAG.DONT_ENCAP_DSCP;
+    if (this.noEcn) f |= ESP_FLAG.NO_ECN;
+    if (this.decapDscp) f |= ESP_FLAG.DECAP_DSCP;
+    if (this.strictPadding) f |= ESP_FLAG.STRICT_PADDING;
+    wr16(p, ESP_PARAMS.FLAGS, f);
+    p[ESP_PARAMS.ICV_LEN] = this.icvLen;
+    p[ESP_PARAMS.TTL] = this.ttl;
+    p[ESP_PARAMS.OUTER_LEN] = this.outerLen;
+    p[ESP_PARAMS.REPLAY_MODE] = this.replay.mode === 'legacy' ? 0 : this.replay.mode === 'bmp' ? 1 : 2;
+    wr32(p, ESP_PARAMS.WINDOW, this.replay.window);
+    p.set(this.ivMask, ESP_PARAMS.IV_MASK);
+    if (this.outerSrc) p.set(this.outerSrc, ESP_PARAMS.OUTER_SRC);
+    if (this.outerDst) p.set(this.outerDst, ESP_PARAMS.OUTER_DST);
+  }
+
+  /** Loads the sequence numbers and the window top into the native state, zeroes its counters. */
+  private espStateIn(): Uint32Array {
+    const st = this.espState;
+    const r = this.replay;
+    st.fill(0);
+    st[ESP_STATE.OSEQ] = r.oseq;
+    st[ESP_STATE.OSEQ_HI] = r.oseqHi;
+    st[ESP_STATE.IP_ID] = this.ipId;
+    st[ESP_STATE.SEQ] = r.seq;
+    st[ESP_STATE.SEQ_HI] = r.seqHi;
+    return st;
+  }
+
+  /** Takes back what a native whole-batch call changed. */
+  private espStateOut(input: boolean): void {
+    const st = this.espState;
+    const r = this.replay;
+    const bytes = st[ESP_STATE.BYTES_LO]! + st[ESP_STATE.BYTES_HI]! * 0x1_0000_0000;
+    if (input) {
+      r.seq = st[ESP_STATE.SEQ]!;
+      r.seqHi = st[ESP_STATE.SEQ_HI]!;
+      r.stats.replay += st[ESP_STATE.REPLAY]!;
+      r.stats.replayWindow += st[ESP_STATE.REPLAY_WINDOW]!;
+      this.integrityFailed += st[ESP_STATE.INTEGRITY_FAILED]!;
+      this.inPackets += st[ESP_STATE.PACKETS]!;
+      this.inBytes += bytes;
+    } else {
+      r.oseq = st[ESP_STATE.OSEQ]!;
+      r.oseqHi = st[ESP_STATE.OSEQ_HI]!;
+      this.ipId = st[ESP_STATE.IP_ID]!;
+      this.outPackets += st[ESP_STATE.PACKETS]!;
+      this.outBytes += bytes;
+    }
   }
 
   /**
@@ -662,10 +731,24 @@ export class EspSa {
    * Encapsulates `input.count` packets into `output` slots (same slot index). Per-packet status in
    * `output.status`, lengths in `output.lengths`. Input and output may be the same batch (in place) if
    * the slots are large enough. Returns the number of packets encapsulated.
+   *
+   * With the native provider the whole batch is one call into the addon; out of place it may borrow the
+   * 8 bytes right after a packet inside its input slot for the ESP trailer during the call (they are
+   * restored before it returns), so that AES-GCM reads payload and trailer as one piece.
    */
   encapBatch(input: PacketBatch, output: PacketBatch): number {
     const count = input.count;
     const same = this.beginBatch(input, output);
+    const esp = this.sealCtx.esp;
+    if (esp) {
+      const st = this.espStateIn();
+      try {
+        return esp.espEncapBatch(this.espParams, st, input, output, count, same);
+      } finally {
+        this.espStateOut(false);
+        output.count = count;
+      }
+    }
     let n = 0;
     for (let i = 0; i < count; i++) {
       const r = this.prepareEncap(
@@ -957,6 +1040,16 @@ export class EspSa {
   decapBatch(input: PacketBatch, output: PacketBatch): number {
     const count = input.count;
     const same = this.beginBatch(input, output);
+    const esp = this.openCtx.esp;
+    if (esp) {
+      const st = this.espStateIn();
+      try {
+        return esp.espDecapBatch(this.espParams, st, this.replay.bmp, input, output, count, same);
+      } finally {
+        this.espStateOut(true);
+        output.count = count;
+      }
+    }
     let n = 0;
     for (let i = 0; i < count; i++) {
       const r = this.prepareDecap(
