@@ -4,6 +4,8 @@
  * on other sockets (joined and left at run time), several sockets multiplexed on one channel,
  * genl through NetlinkChannel, exec ordering, and the snapshot being pristine.
  */
+
+import { usersaInfo } from '@xfrmkit/sim';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { OracleVm, type VmKernelTransport } from '../src/index.ts';
 
@@ -95,42 +97,7 @@ describe.skipIf(skip !== undefined)(`oracle VM transport${skip ? ` (skipped: ${s
           flags: 1,
           seq: 10 + i,
           pid: 0,
-          body: {
-            sel: {
-              daddr: '0.0.0.0',
-              saddr: '0.0.0.0',
-              dport: 0,
-              dportMask: 0,
-              sport: 0,
-              sportMask: 0,
-              family: 0,
-              prefixlenD: 0,
-              prefixlenS: 0,
-              proto: 0,
-              ifindex: 0,
-              user: 0,
-            },
-            id: { daddr: '192.0.2.1', spi: 0x1000 + i, proto: 50 },
-            saddr: '192.0.2.2',
-            lft: {
-              softByteLimit: 2n ** 64n - 1n,
-              hardByteLimit: 2n ** 64n - 1n,
-              softPacketLimit: 2n ** 64n - 1n,
-              hardPacketLimit: 2n ** 64n - 1n,
-              softAddExpiresSeconds: 0n,
-              hardAddExpiresSeconds: 0n,
-              softUseExpiresSeconds: 0n,
-              hardUseExpiresSeconds: 0n,
-            },
-            curlft: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
-            stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
-            seq: 0,
-            reqid: 1,
-            family: 2,
-            mode: 0,
-            replayWindow: 0,
-            flags: 0,
-          },
+          body: usersaInfo({ daddr: '192.0.2.1', saddr: '192.0.2.2', spi: 0x1000 + i }),
           attrs: [
             {
               name: 'ALG_AEAD',

@@ -30,3 +30,4 @@ export { parseNla, policyTlv, XFRMA_POLICY, XFRMA_SPD_POLICY } from './xfrm/attr
 export * from './xfrm/diff.ts';
 export * from './xfrm/handler.ts';
 export * from './xfrm/offload.ts';
+export * from './xfrm/usersa.ts';

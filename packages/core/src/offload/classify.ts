@@ -379,6 +379,21 @@ function resolveDevice(ifindex: number, st: DeviceState): DeviceResolution {
 
 // ------------------------------------------------------------------ SA
 
+/** The xfrm core's extack when the SA's type has no offload implementation (`!x->type_offload`). */
+export const TYPE_NO_OFFLOAD = "Type doesn't support offload";
+
+/**
+ * `x->type_offload` of `xfrm_dev_state_add`: only ESP registers an xfrm_type_offload (esp4_offload /
+ * esp6_offload, when that module is present); AH and IPcomp have none. Where the check stands: after
+ * the device resolution and the ESN check in the kernels the simulator models (6.15+: "xfrm: delay
+ * initialization of offload path till its actually requested"), first of all in 6.12 and older.
+ * Every offload hook (mlx5 through `classifyState`, netdevsim's) refuses with EINVAL +
+ * TYPE_NO_OFFLOAD when this is false.
+ */
+export function typeHasOffload(sa: XfrmState, espOffloadModule = true): boolean {
+  return sa.info.id.proto === IPPROTO.ESP && espOffloadModule;
+}
+
 /** Classifies an SA's offload request (`xfrm_dev_state_add` + mlx5). */
 export function classifyState(sa: XfrmState, profile: DeviceProfile, st: DeviceState): OffloadVerdict {
   if (sa === null || typeof sa !== 'object' || sa.info === null || typeof sa.info !== 'object')
@@ -411,8 +426,7 @@ export function classifyState(sa: XfrmState, profile: DeviceProfile, st: DeviceS
       : software(type, 'device has no IPsec offload ops', 'core.state.noops');
   }
   // mlx5 implements xdo_dev_state_advance_esn, so core.state.esn never fires for it
-  if (sa.info.id.proto !== IPPROTO.ESP || st.espOffloadModule === false)
-    return core('core.state.type', "Type doesn't support offload");
+  if (!typeHasOffload(sa, st.espOffloadModule)) return core('core.state.type', TYPE_NO_OFFLOAD);
   // driver
   if (st.ipsecInitFailed === true) {
     return type === 'crypto'
@@ -448,7 +462,7 @@ function classifyStateOfed(sa: XfrmState, profile: DeviceProfile, st: DeviceStat
     );
   if (dev === 'other' || caps === 0)
     return software(type, 'device has no IPsec offload ops', 'core.state.noops');
-  if (sa.info.id.proto !== IPPROTO.ESP || st.espOffloadModule === false) return core('core.state.type');
+  if (!typeHasOffload(sa, st.espOffloadModule)) return core('core.state.type');
   if (st.ipsecInitFailed === true)
     return software(type, 'driver returned EOPNOTSUPP: software fallback', 'mlx5.state.noctx');
   const fail = ofedValidateState(sa, full, caps, st);

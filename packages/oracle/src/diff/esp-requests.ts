@@ -9,15 +9,14 @@
  * requests the oracle's kernel is too old for (`EXCLUDED_REQUESTS` of ./allowed.ts).
  */
 
-import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
-import type { DiffOp } from '@xfrmkit/sim';
+import { type AttrInput, DEFAULT_LFT, encodeXfrm } from '@xfrmkit/netlink';
+import { type DiffOp, unspecSelector, usersaInfo } from '@xfrmkit/sim';
 import { arbOp } from '@xfrmkit/sim/xfrm-requests';
 import fc from 'fast-check';
 import { excluded, type OracleKernel } from './allowed.ts';
 
 export type Op = DiffOp;
 
-const INF = 0xffff_ffff_ffff_ffffn;
 const V4 = ['10.1.0.1', '10.1.0.2'];
 const V6 = ['fd01::1', 'fd01::2'];
 const ESP_SPIS = [0x3000, 0x3001, 0x3002];
@@ -41,16 +40,7 @@ const saddrOf = (id: Id) => (id.v6 ? V6 : V4)[1 - id.d]!;
 
 const arbLifetime = fc.constantFrom('none', 'none', 'limits', 'time', 'soft-above-hard');
 function lifetime(kind: string) {
-  const l = {
-    softByteLimit: INF,
-    hardByteLimit: INF,
-    softPacketLimit: INF,
-    hardPacketLimit: INF,
-    softAddExpiresSeconds: 0n,
-    hardAddExpiresSeconds: 0n,
-    softUseExpiresSeconds: 0n,
-    hardUseExpiresSeconds: 0n,
-  };
+  const l = DEFAULT_LFT();
   if (kind === 'limits')
     Object.assign(l, {
       softByteLimit: 1n << 30n,
@@ -78,34 +68,18 @@ export function usersa(
   id: Id,
   o: { mode: number; reqid: number; rw: number; flags: number; lft: string; selV6?: boolean },
 ) {
-  const v6 = o.selV6 ?? id.v6;
-  return {
-    sel: {
-      daddr: v6 ? '::' : '0.0.0.0',
-      saddr: v6 ? '::' : '0.0.0.0',
-      dport: 0,
-      dportMask: 0,
-      sport: 0,
-      sportMask: 0,
-      family: 0,
-      prefixlenD: 0,
-      prefixlenS: 0,
-      proto: 0,
-      ifindex: 0,
-      user: 0,
-    },
-    id: { daddr: daddrOf(id), spi: id.spi, proto: 50 },
+  return usersaInfo({
+    sel: unspecSelector(o.selV6 ?? id.v6),
+    daddr: daddrOf(id),
     saddr: saddrOf(id),
-    lft: lifetime(o.lft),
-    curlft: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
-    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
-    seq: 0,
-    reqid: o.reqid,
+    spi: id.spi,
     family: id.v6 ? 10 : 2,
+    lft: lifetime(o.lft),
+    reqid: o.reqid,
     mode: o.mode,
     replayWindow: o.rw,
     flags: o.flags,
-  };
+  });
 }
 
 const key = (bytes: number) => Uint8Array.from({ length: bytes }, (_, i) => (i * 7 + 1) & 0xff);

@@ -42,6 +42,7 @@ import {
   SimClock,
   SimEndpoint,
   TransportEndpoint,
+  usersaInfo,
   XFRM_GROUPS,
 } from '@xfrmkit/sim';
 import fc from 'fast-check';
@@ -185,7 +186,6 @@ export const devlinkOps = {
   }),
 };
 
-const INF = 0xffff_ffff_ffff_ffffn;
 const key = (bytes: number) => Uint8Array.from({ length: bytes }, (_, i) => (i * 5 + 3) & 0xff);
 
 export interface OffloadSa {
@@ -209,42 +209,15 @@ export function offloadSa(o: OffloadSa): OracleOp {
   const daddr = v6 ? 'fd02::2' : '10.2.0.2';
   const saddr = v6 ? 'fd02::1' : '10.2.0.1';
   const proto = o.alg === 'ah' ? 51 : 50;
-  const info = {
-    sel: {
-      daddr: v6 ? '::' : '0.0.0.0',
-      saddr: v6 ? '::' : '0.0.0.0',
-      dport: 0,
-      dportMask: 0,
-      sport: 0,
-      sportMask: 0,
-      family: 0,
-      prefixlenD: 0,
-      prefixlenS: 0,
-      proto: 0,
-      ifindex: 0,
-      user: 0,
-    },
-    id: { daddr, spi: o.spi, proto },
+  const info = usersaInfo({
+    daddr,
     saddr,
-    lft: {
-      softByteLimit: INF,
-      hardByteLimit: INF,
-      softPacketLimit: INF,
-      hardPacketLimit: INF,
-      softAddExpiresSeconds: 0n,
-      hardAddExpiresSeconds: 0n,
-      softUseExpiresSeconds: 0n,
-      hardUseExpiresSeconds: 0n,
-    },
-    curlft: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
-    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
-    seq: 0,
-    reqid: 1,
+    spi: o.spi,
+    proto,
     family: v6 ? 10 : 2,
-    mode: 0,
     replayWindow: o.esn ? 0 : 32,
     flags: o.esn ? 128 : 0,
-  };
+  });
   const attrs: AttrInput[] = [];
   if (o.alg === 'cbc+hmac') {
     attrs.push(

@@ -3,7 +3,7 @@
  * authentication on AH, compression on IPCOMP, with a key of the size the algorithm takes.
  */
 import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
-import { ALGORITHMS } from '@xfrmkit/sim';
+import { ALGORITHMS, usersaInfo } from '@xfrmkit/sim';
 
 const KEY_BITS: Record<string, number> = {
   'rfc4106(gcm(aes))': 160,
@@ -49,42 +49,13 @@ export function algorithmProbes(): Probe[] {
           attrs.push({ name: 'ALG_COMP', value: { name, keyLen: 0, key } });
         }
         spi++;
-        const info = {
-          sel: {
-            daddr: '0.0.0.0',
-            saddr: '0.0.0.0',
-            dport: 0,
-            dportMask: 0,
-            sport: 0,
-            sportMask: 0,
-            family: 0,
-            prefixlenD: 0,
-            prefixlenS: 0,
-            proto: 0,
-            ifindex: 0,
-            user: 0,
-          },
-          id: { daddr: '10.9.0.1', spi: proto === 108 ? spi & 0xffff : spi, proto },
+        const info = usersaInfo({
+          daddr: '10.9.0.1',
           saddr: '10.9.0.2',
-          lft: {
-            softByteLimit: 2n ** 64n - 1n,
-            hardByteLimit: 2n ** 64n - 1n,
-            softPacketLimit: 2n ** 64n - 1n,
-            hardPacketLimit: 2n ** 64n - 1n,
-            softAddExpiresSeconds: 0n,
-            hardAddExpiresSeconds: 0n,
-            softUseExpiresSeconds: 0n,
-            hardUseExpiresSeconds: 0n,
-          },
-          curlft: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
-          stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
-          seq: 0,
-          reqid: 1,
-          family: 2,
+          spi: proto === 108 ? spi & 0xffff : spi,
+          proto,
           mode: 1,
-          replayWindow: 0,
-          flags: 0,
-        };
+        });
         out.push({ name, bytes: encodeXfrm({ type: 0x10, flags: 5, seq: 0, pid: 0, body: info, attrs }) });
       }
     }

@@ -87,6 +87,12 @@ export interface DatapathProfile {
 
 /** Steering lookup: one flow-table hop (assumed: 12 cycles per hop, 8 lookups in flight). */
 const HOP: Omit<StageCost, 'what'> = { fixed: 12, perByte: 0, units: 8 };
+/** ASO access, TX and RX alike (assumed). */
+const ASO: Omit<StageCost, 'what'> = { fixed: 30, perByte: 0, units: 4 };
+/** Packet reformat, TX (insert) and RX (strip) alike (assumed). */
+const REFORMAT: Omit<StageCost, 'what'> = { fixed: 8, perByte: 0, units: 8 };
+/** One CX7 AES-GCM engine pass, encrypt or decrypt (fitted, see below: 4 engines per port). */
+const CX7_CRYPTO: Omit<StageCost, 'what'> = { fixed: 8, perByte: 0.3175, units: 4, saCache: true };
 
 /**
  * ConnectX-7 generation (also inside BlueField-3 — DPDK BlueField guide: "BlueField-3 … ConnectX-7
@@ -111,47 +117,15 @@ function cx7Stages(): DatapathProfile['stages'] {
     'tx.root': { ...HOP, what: 'egress root → EGRESS_IPSEC / FDB_CRYPTO_EGRESS' },
     'tx.policy': { ...HOP, what: 'TX policy table(s), 1 hop per priority table visited; reg_c_4 := reqid' },
     'tx.sa': { ...HOP, what: 'TX SA table: match reqid + upper proto/ports' },
-    'tx.aso': {
-      fixed: 30,
-      perByte: 0,
-      units: 4,
-      what: 'ASO: sequence number increment + packet lifetime (assumed)',
-    },
-    'tx.reformat': {
-      fixed: 8,
-      perByte: 0,
-      units: 8,
-      what: 'packet reformat: insert ESP header, IV, trailer room (assumed)',
-    },
-    'tx.encrypt': {
-      fixed: 8,
-      perByte: 0.3175,
-      units: 4,
-      saCache: true,
-      what: 'AES-GCM encrypt + ICV (fitted)',
-    },
+    'tx.aso': { ...ASO, what: 'ASO: sequence number increment + packet lifetime (assumed)' },
+    'tx.reformat': { ...REFORMAT, what: 'packet reformat: insert ESP header, IV, trailer room (assumed)' },
+    'tx.encrypt': { ...CX7_CRYPTO, what: 'AES-GCM encrypt + ICV (fitted)' },
     'tx.status': { ...HOP, what: 'TX status/counter table: ipsec_tx_pkts/bytes' },
     'rx.ttc': { ...HOP, what: 'root/VLAN/TTC (or FDB ingress): ESP traffic type → SA table' },
     'rx.sa': { ...HOP, what: 'RX SA table: exact match outer addresses + SPI' },
-    'rx.decrypt': {
-      fixed: 8,
-      perByte: 0.3175,
-      units: 4,
-      saCache: true,
-      what: 'AES-GCM decrypt + ICV check (fitted)',
-    },
-    'rx.aso': {
-      fixed: 30,
-      perByte: 0,
-      units: 4,
-      what: 'ASO: replay window (ESN SAs) + packet lifetime (assumed)',
-    },
-    'rx.reformat': {
-      fixed: 8,
-      perByte: 0,
-      units: 8,
-      what: 'packet reformat: strip ESP header/trailer/ICV (assumed)',
-    },
+    'rx.decrypt': { ...CX7_CRYPTO, what: 'AES-GCM decrypt + ICV check (fitted)' },
+    'rx.aso': { ...ASO, what: 'ASO: replay window (ESN SAs) + packet lifetime (assumed)' },
+    'rx.reformat': { ...REFORMAT, what: 'packet reformat: strip ESP header/trailer/ICV (assumed)' },
     'rx.status': { ...HOP, what: 'RX status table: syndrome / ASO verdict → drop or pass' },
     'rx.sasel': { ...HOP, what: 'RX SA-selector table (SA selector with upper protocol)' },
     'rx.policy': { ...HOP, what: 'RX policy table(s), 1 hop per priority table visited' },
@@ -225,16 +199,33 @@ const CX7_CALIBRATION: CalibrationPoint[] = [
   ),
 ];
 
-export const DATAPATH_PROFILES: Readonly<Record<string, DatapathProfile>> = {
-  cx7: {
-    id: 'cx7',
-    name: 'ConnectX-7 (2×200G)',
+/** What a ConnectX-7 (also inside BlueField-3) is, whatever card it sits on: 2×200G, its stages. */
+function cx7Engine(): Omit<DatapathProfile, 'id' | 'name' | 'calibration' | 'notes'> {
+  return {
     clockHz: 1e9,
     lineRateGbps: 200,
     ports: 2,
     stages: cx7Stages(),
     saCache: { contexts: 2100, missCycles: 560 },
     rss: { queues: 8, indirectionEntries: 128 },
+  };
+}
+
+/** The same for ConnectX-6 Dx (also inside BlueField-2): 2×100G, half the crypto engines. */
+function cx6dxEngine(): Omit<DatapathProfile, 'id' | 'name' | 'calibration' | 'notes'> {
+  return {
+    ...cx7Engine(),
+    lineRateGbps: 100,
+    stages: cx6dxStages(),
+    saCache: { contexts: 1024, missCycles: 560 },
+  };
+}
+
+export const DATAPATH_PROFILES: Readonly<Record<string, DatapathProfile>> = {
+  cx7: {
+    id: 'cx7',
+    name: 'ConnectX-7 (2×200G)',
+    ...cx7Engine(),
     calibration: CX7_CALIBRATION,
     notes: [
       'assumed: 1 GHz cycle clock (normalisation; no public figure) — cycles are ns',
@@ -244,12 +235,7 @@ export const DATAPATH_PROFILES: Readonly<Record<string, DatapathProfile>> = {
   bf3: {
     id: 'bf3',
     name: 'BlueField-3 (ConnectX-7 inside, 2×200G)',
-    clockHz: 1e9,
-    lineRateGbps: 200,
-    ports: 2,
-    stages: cx7Stages(),
-    saCache: { contexts: 2100, missCycles: 560 },
-    rss: { queues: 8, indirectionEntries: 128 },
+    ...cx7Engine(),
     calibration: [
       {
         figure: 'BF3 400G strongSwan packet offload, two servers, 1518-B frames (assumed MTU 1500)',
@@ -270,12 +256,7 @@ export const DATAPATH_PROFILES: Readonly<Record<string, DatapathProfile>> = {
   bf2: {
     id: 'bf2',
     name: 'BlueField-2 (ConnectX-6 Dx inside, 2×100G)',
-    clockHz: 1e9,
-    lineRateGbps: 100,
-    ports: 2,
-    stages: cx6dxStages(),
-    saCache: { contexts: 1024, missCycles: 560 },
-    rss: { queues: 8, indirectionEntries: 128 },
+    ...cx6dxEngine(),
     calibration: [],
     notes: [
       'uncalibrated: no public BlueField-2 / CX-6 Dx IPsec throughput figure (NVIDIA release notes are not public)',
@@ -284,12 +265,7 @@ export const DATAPATH_PROFILES: Readonly<Record<string, DatapathProfile>> = {
   cx6dx: {
     id: 'cx6dx',
     name: 'ConnectX-6 Dx (2×100G)',
-    clockHz: 1e9,
-    lineRateGbps: 100,
-    ports: 2,
-    stages: cx6dxStages(),
-    saCache: { contexts: 1024, missCycles: 560 },
-    rss: { queues: 8, indirectionEntries: 128 },
+    ...cx6dxEngine(),
     calibration: [],
     notes: ['uncalibrated: no public CX-6 Dx IPsec throughput figure'],
   },

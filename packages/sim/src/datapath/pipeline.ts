@@ -453,6 +453,52 @@ export class Mlx5Datapath {
     return out;
   }
 
+  /** A dropped packet: nothing leaves the device; `counter` is where the drop is counted. */
+  private dropped(
+    load: LoadAccumulator,
+    t: Tracer,
+    frameLen: number,
+    ipsec: boolean,
+    reason: DropReason,
+    counter: string,
+    extra: { spi?: number; seq?: bigint } = {},
+  ): DatapathResult {
+    return this.finish(
+      load,
+      t,
+      { verdict: 'drop', frames: [], ipsec, ...extra, drop: { reason, counter } },
+      frameLen,
+    );
+  }
+
+  /**
+   * A BLOCK policy of the TX or RX policy table matched the packet (`bytes` long at that point):
+   * dropped and counted in ipsec_{tx,rx}_drop_pkts/bytes.
+   */
+  private policyBlocked(
+    dir: 'tx' | 'rx',
+    t: Tracer,
+    hit: HwPolicy,
+    hops: number,
+    bytes: number,
+    frameLen: number,
+    extra: { spi?: number; seq?: bigint } = {},
+  ): DatapathResult {
+    const tx = dir === 'tx';
+    t.visit(
+      tx ? 'tx.policy' : 'rx.policy',
+      tx ? 'TX policy' : 'RX policy',
+      true,
+      hops,
+      bytes,
+      `block (priority ${hit.priority}) → drop`,
+    );
+    this.countIpsec(tx ? 'ipsec_tx_drop_pkts' : 'ipsec_rx_drop_pkts', 1);
+    this.countIpsec(tx ? 'ipsec_tx_drop_bytes' : 'ipsec_rx_drop_bytes', bytes);
+    const counter = tx ? 'ipsec_tx_drop_pkts' : 'ipsec_rx_drop_pkts';
+    return this.dropped(tx ? this.txLoad : this.rxLoad, t, frameLen, !tx, 'policy-block', counter, extra);
+  }
+
   // ---- transmit -----------------------------------------------------------------------------------
 
   /** A frame the eswitch/stack sends out of the uplink. */
@@ -468,29 +514,7 @@ export class Mlx5Datapath {
     const f = this.flowOf(frame, p);
     this.policyWalk(this.policies.out, f, p.fragment);
     const pol = { hit: this.walkHit, hops: this.walkHops };
-    if (pol.hit?.block) {
-      t.visit(
-        'tx.policy',
-        'TX policy',
-        true,
-        pol.hops,
-        frame.length,
-        `block (priority ${pol.hit.priority}) → drop`,
-      );
-      this.countIpsec('ipsec_tx_drop_pkts', 1);
-      this.countIpsec('ipsec_tx_drop_bytes', frame.length);
-      return this.finish(
-        this.txLoad,
-        t,
-        {
-          verdict: 'drop',
-          frames: [],
-          ipsec: false,
-          drop: { reason: 'policy-block', counter: 'ipsec_tx_drop_pkts' },
-        },
-        frame.length,
-      );
-    }
+    if (pol.hit?.block) return this.policyBlocked('tx', t, pol.hit, pol.hops, frame.length, frame.length);
     const reqid = pol.hit?.reqid ?? 0;
     t.visit(
       'tx.policy',
@@ -519,18 +543,7 @@ export class Mlx5Datapath {
         `spi 0x${hex(sa.spi)}: ESP ${espLen} B > MTU ${this.device.uplink.mtu} → drop`,
       );
       this.bump('XfrmOutError');
-      return this.finish(
-        this.txLoad,
-        t,
-        {
-          verdict: 'drop',
-          frames: [],
-          ipsec: false,
-          spi: sa.spi,
-          drop: { reason: 'mtu', counter: 'XfrmOutError' },
-        },
-        frame.length,
-      );
+      return this.dropped(this.txLoad, t, frame.length, false, 'mtu', 'XfrmOutError', { spi: sa.spi });
     }
     t.visit('tx.sa', 'TX SA', true, 1, frame.length, `reqid ${reqid} → spi 0x${hex(sa.spi)}`);
     // the ESP datagram is written behind the Ethernet header of the outgoing frame (one buffer)
@@ -578,18 +591,9 @@ export class Mlx5Datapath {
   private txEncapFailed(t: Tracer, frameLen: number, sa: HwSa, code: string): DatapathResult {
     t.visit('tx.aso', 'ASO', null, 1, frameLen, `${code} → drop`);
     this.countIpsec('ipsec_tx_drop_trailer', 1);
-    return this.finish(
-      this.txLoad,
-      t,
-      {
-        verdict: 'drop',
-        frames: [],
-        ipsec: false,
-        spi: sa.spi,
-        drop: { reason: 'malformed', counter: 'ipsec_tx_drop_trailer' },
-      },
-      frameLen,
-    );
+    return this.dropped(this.txLoad, t, frameLen, false, 'malformed', 'ipsec_tx_drop_trailer', {
+      spi: sa.spi,
+    });
   }
 
   private toWire(
@@ -606,12 +610,7 @@ export class Mlx5Datapath {
         // DF set / IPv6: ip_fragment refuses, ICMP "fragmentation needed" goes back to the sender
         t.visit('tx.wire', 'port', null, 1, frame.length, `L3 ${p.l3Len} B > MTU ${mtu}, DF → drop`);
         this.bump('IpFragFails');
-        return this.finish(
-          this.txLoad,
-          t,
-          { verdict: 'drop', frames: [], ipsec, drop: { reason: 'mtu', counter: 'IpFragFails' }, ...extra },
-          frame.length,
-        );
+        return this.dropped(this.txLoad, t, frame.length, ipsec, 'mtu', 'IpFragFails', extra);
       }
       const frags = fragmentIpv4(l3Of(frame, p), mtu);
       frames = frags.map((ip) => ethFrame(frame.subarray(0, 6), frame.subarray(6, 12), 0x0800, ip));
@@ -638,17 +637,7 @@ export class Mlx5Datapath {
     this.bumpPort('rx_bytes_phy', frame.length);
     if (p && p.ipVersion !== 0 && p.l3Len > this.device.uplink.mtu) {
       this.bumpPort('rx_oversize_pkts_phy');
-      return this.finish(
-        this.rxLoad,
-        t,
-        {
-          verdict: 'drop',
-          frames: [],
-          ipsec: false,
-          drop: { reason: 'oversize', counter: 'rx_oversize_pkts_phy' },
-        },
-        frame.length,
-      );
+      return this.dropped(this.rxLoad, t, frame.length, false, 'oversize', 'rx_oversize_pkts_phy');
     }
     if (!p || p.ipVersion === 0 || p.proto !== IPPROTO_ESP || p.fragment || p.spi === undefined) {
       t.visit('rx.ttc', 'TTC', false, 1, frame.length, 'not ESP → default traffic type');
@@ -672,18 +661,7 @@ export class Mlx5Datapath {
         );
       // xfrm_input: no state for (daddr, SPI, ESP) → XfrmInNoStates, dropped
       this.bump('XfrmInNoStates');
-      return this.finish(
-        this.rxLoad,
-        t,
-        {
-          verdict: 'drop',
-          frames: [],
-          ipsec: false,
-          spi,
-          drop: { reason: 'no-state', counter: 'XfrmInNoStates' },
-        },
-        frame.length,
-      );
+      return this.dropped(this.rxLoad, t, frame.length, false, 'no-state', 'XfrmInNoStates', { spi });
     }
     t.visit('rx.sa', 'RX SA', true, 1, frame.length, `spi 0x${hex(spi)} → DECRYPT obj`);
     sa.counters.packets++;
@@ -777,17 +755,16 @@ export class Mlx5Datapath {
         sa.counters.trailer++;
       }
       this.bump(counter);
-      return this.finish(
+      return this.dropped(
         this.rxLoad,
         t,
-        {
-          verdict: 'drop',
-          frames: [],
-          ipsec: true,
-          spi,
-          drop: { reason: syndrome === 'auth' ? 'icv' : syndrome, counter },
-        },
         frame.length,
+        true,
+        syndrome === 'auth' ? 'icv' : syndrome,
+        counter,
+        {
+          spi,
+        },
       );
     }
     t.visit(
@@ -828,48 +805,14 @@ export class Mlx5Datapath {
       if (!ok) {
         sa.counters.selectorMiss++;
         this.countIpsec('ipsec_rx_drop_mismatch_sa_sel', 1);
-        return this.finish(
-          this.rxLoad,
-          t,
-          {
-            verdict: 'drop',
-            frames: [],
-            ipsec: true,
-            spi,
-            seq: seq!,
-            drop: { reason: 'sa-selector', counter: 'ipsec_rx_drop_mismatch_sa_sel' },
-          },
-          frame.length,
-        );
+        const counter = 'ipsec_rx_drop_mismatch_sa_sel';
+        return this.dropped(this.rxLoad, t, frame.length, true, 'sa-selector', counter, { spi, seq: seq! });
       }
     }
     this.policyWalk(this.policies.in, f, ip.fragment);
     const pol = { hit: this.walkHit, hops: this.walkHops };
-    if (pol.hit?.block) {
-      t.visit(
-        'rx.policy',
-        'RX policy',
-        true,
-        pol.hops,
-        out.length,
-        `block (priority ${pol.hit.priority}) → drop`,
-      );
-      this.countIpsec('ipsec_rx_drop_pkts', 1);
-      this.countIpsec('ipsec_rx_drop_bytes', out.length);
-      return this.finish(
-        this.rxLoad,
-        t,
-        {
-          verdict: 'drop',
-          frames: [],
-          ipsec: true,
-          spi,
-          seq: seq!,
-          drop: { reason: 'policy-block', counter: 'ipsec_rx_drop_pkts' },
-        },
-        frame.length,
-      );
-    }
+    if (pol.hit?.block)
+      return this.policyBlocked('rx', t, pol.hit, pol.hops, out.length, frame.length, { spi, seq: seq! });
     t.visit(
       'rx.policy',
       'RX policy',
@@ -923,6 +866,7 @@ export class Mlx5Datapath {
   private readonly groups: HwSa[] = [];
   private readonly groupSad: (SadEntry | undefined)[] = [];
   private readonly flowB = emptyFlow();
+  private readonly ipv4B: Ipv4Header = { l3: 0, ihl: 0, len: 0, frag: 0 };
   private readonly pbViews = new WeakMap<Uint8Array, [PacketBatch, PacketBatch]>();
   /** TX output frames of the real-crypto batch path (AES writes the ESP packets here) */
   private readonly txOut = new FrameBatch(0, 2048);
@@ -973,6 +917,22 @@ export class Mlx5Datapath {
     }
   }
 
+  /**
+   * Charges the batch packets [from, to) stage by stage along `path` (nothing when no run is open,
+   * `from` < 0); returns -1, the value of a closed run.
+   */
+  private closeRun(
+    acc: LoadAccumulator,
+    path: StagePath,
+    from: number,
+    to: number,
+    lat: Float64Array,
+  ): number {
+    const sc = this.sc;
+    if (from >= 0) acc.chargeRun(path, from, to, sc.hops, sc.fa, sc.fb, sc.q, lat);
+    return -1;
+  }
+
   private joinGroup(sa: HwSa, curlftBytes: number): void {
     if (sa.grp < 0) {
       sa.grp = this.groups.length;
@@ -1009,6 +969,7 @@ export class Mlx5Datapath {
     sc.ensure(n);
     const mtu = this.device.uplink.mtu;
     const f = this.flowB;
+    const h = this.ipv4B;
     let whole = false;
     let maxOut = 0;
     for (let i = 0; i < n; i++) {
@@ -1017,20 +978,10 @@ export class Mlx5Datapath {
       const b = inp.bufs[i]!;
       const o = inp.off[i]!;
       const flen = inp.len[i]!;
-      if (flen < 34 || b[o + 12] !== 0x08 || b[o + 13] !== 0x00 || b[o + 14]! >> 4 !== 4) continue;
-      const l3 = o + 14;
-      const ihl = (b[l3]! & 0x0f) * 4;
-      const l3Len = (b[l3 + 2]! << 8) | b[l3 + 3]!;
-      const frag = (b[l3 + 6]! << 8) | b[l3 + 7]!;
-      if ((frag & 0x3fff) !== 0 || ihl < 20 || l3Len < ihl || l3Len > flen - 14) continue;
-      const proto = b[l3 + 9]!;
-      let sport = 0;
-      let dport = 0;
-      if ((proto === IPPROTO_UDP || proto === IPPROTO_TCP) && flen >= 14 + ihl + 4) {
-        sport = (b[l3 + ihl]! << 8) | b[l3 + ihl + 1]!;
-        dport = (b[l3 + ihl + 2]! << 8) | b[l3 + ihl + 3]!;
-      }
-      setFlowV4(f, b, l3, proto, sport, dport);
+      if (!readIpv4(h, b, o, flen)) continue;
+      const { l3, ihl, len: l3Len } = h;
+      if ((h.frag & 0x3fff) !== 0 || ihl < 20 || l3Len < ihl || l3Len > flen - 14) continue;
+      setFlowV4Datagram(f, b, l3, ihl, flen - 14);
       this.policyWalk(this.policies.out, f, false);
       const hit = this.walkHit;
       if (hit === undefined || hit.block || hit.reqid === 0) continue;
@@ -1095,13 +1046,7 @@ export class Mlx5Datapath {
         }
         pin.count = j;
         g.esp.encapBatch(pin, pout);
-        for (let i = 0; i < n; i++) {
-          if (sc.sa[i] !== g) continue;
-          const k = sc.j[i]!;
-          sc.st[i] = pout.status[k]!;
-          sc.olen[i] = pout.lengths[k]!;
-          sc.seqLo[i] = pout.seqLo[k]!;
-        }
+        sc.collect(g, n, pout, false); // sc.out: the output offsets chosen above
       }
     }
 
@@ -1112,33 +1057,24 @@ export class Mlx5Datapath {
     let okBytes = 0;
     for (let i = 0; i < n; i++) {
       if (r.kind[i] !== 0) {
-        if (run >= 0) {
-          acc.chargeRun(TX_PATH, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
-          run = -1;
-        }
+        run = this.closeRun(acc, TX_PATH, run, i, r.latencyCycles);
         // a copy: the result's frames (cleartext to the wire) must outlive the batch memory
         const res = this.transmit(inp.view(i).slice());
-        r.results[i] = res;
-        r.latencyCycles[i] = res.latencyCycles;
+        r.setResult(i, res);
         continue;
       }
       const sa = sc.sa[i]!;
       const flen = inp.len[i]!;
       const st = sc.st[i]!;
       if (st < 0) {
-        if (run >= 0) {
-          acc.chargeRun(TX_PATH, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
-          run = -1;
-        }
-        r.kind[i] = 1;
+        run = this.closeRun(acc, TX_PATH, run, i, r.latencyCycles);
         const t = this.trace();
         t.visit('tx.sq', 'SQ', null, 1, flen, 'WQE fetch, DMA read');
         t.visit('tx.root', 'egress root', true, 1, flen, 'IP → IPsec TX policy table');
         t.visit('tx.policy', 'TX policy', true, sc.hops[i]!, flen, `allow: reg_c_4 := reqid ${sa.reqid}`);
         t.visit('tx.sa', 'TX SA', true, 1, flen, `reqid ${sa.reqid} → spi 0x${hex(sa.spi)}`);
         const res = this.txEncapFailed(t, flen, sa, espStatusCode(st) ?? 'MALFORMED');
-        r.results[i] = res;
-        r.latencyCycles[i] = res.latencyCycles;
+        r.setResult(i, res);
         continue;
       }
       const olen = 14 + sc.olen[i]!;
@@ -1157,7 +1093,7 @@ export class Mlx5Datapath {
       out.off[i] = sc.out[i]! - 14;
       out.len[i] = olen;
     }
-    if (run >= 0) acc.chargeRun(TX_PATH, run, n, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+    this.closeRun(acc, TX_PATH, run, n, r.latencyCycles);
     if (okPkts > 0) {
       this.countIpsec('ipsec_tx_pkts', okPkts);
       this.countIpsec('ipsec_tx_bytes', okBytes);
@@ -1190,6 +1126,7 @@ export class Mlx5Datapath {
     const sc = this.sc;
     sc.ensure(n);
     const mtu = this.device.uplink.mtu;
+    const h = this.ipv4B;
     let whole = false;
     let lastSpi = -1;
     let lastList: HwSa[] | undefined;
@@ -1199,13 +1136,10 @@ export class Mlx5Datapath {
       const b = inp.bufs[i]!;
       const o = inp.off[i]!;
       const flen = inp.len[i]!;
-      if (flen < 34 || b[o + 12] !== 0x08 || b[o + 13] !== 0x00 || b[o + 14]! >> 4 !== 4) continue;
-      const l3 = o + 14;
-      const ihl = (b[l3]! & 0x0f) * 4;
-      const l3Len = (b[l3 + 2]! << 8) | b[l3 + 3]!;
-      const frag = (b[l3 + 6]! << 8) | b[l3 + 7]!;
+      if (!readIpv4(h, b, o, flen)) continue;
+      const { l3, ihl, len: l3Len } = h;
       if (l3Len > mtu) continue;
-      if (b[l3 + 9] !== IPPROTO_ESP || (frag & 0x3fff) !== 0 || flen < 14 + ihl + 8) continue;
+      if (b[l3 + 9] !== IPPROTO_ESP || (h.frag & 0x3fff) !== 0 || flen < 14 + ihl + 8) continue;
       const spi = rd32(b, l3 + ihl);
       if (spi !== lastSpi) {
         lastSpi = spi;
@@ -1283,15 +1217,7 @@ export class Mlx5Datapath {
         }
         pa.count = j;
         g.esp.decapBatch(pa, pout);
-        for (let i = 0; i < n; i++) {
-          if (sc.sa[i] !== g) continue;
-          const k = sc.j[i]!;
-          sc.st[i] = pout.status[k]!;
-          sc.olen[i] = pout.lengths[k]!;
-          sc.out[i] = pout.offsets[k]!;
-          sc.seqLo[i] = pout.seqLo[k]!;
-          sc.seqHi[i] = pout.seqHi[k]!;
-        }
+        sc.collect(g, n, pout, true);
       }
     }
 
@@ -1308,13 +1234,9 @@ export class Mlx5Datapath {
     let okBytes = 0;
     for (let i = 0; i < n; i++) {
       if (r.kind[i] !== 0) {
-        if (run >= 0) {
-          acc.chargeRun(runPath, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
-          run = -1;
-        }
+        run = this.closeRun(acc, runPath, run, i, r.latencyCycles);
         const res = this.receive(inp.view(i));
-        r.results[i] = res;
-        r.latencyCycles[i] = res.latencyCycles;
+        r.setResult(i, res);
         continue;
       }
       const sa = sc.sa[i]!;
@@ -1330,17 +1252,9 @@ export class Mlx5Datapath {
       let fast = st === 0 && plen >= 20 && b[ol3]! >> 4 === 4;
       let hops = 1;
       if (fast) {
-        const ihl = (b[ol3]! & 0x0f) * 4;
         const frag = (b[ol3 + 6]! << 8) | b[ol3 + 7]!;
-        const proto = b[ol3 + 9]!;
-        let sport = 0;
-        let dport = 0;
-        if ((frag & 0x1fff) === 0 && (proto === IPPROTO_UDP || proto === IPPROTO_TCP) && plen >= ihl + 4) {
-          sport = (b[ol3 + ihl]! << 8) | b[ol3 + ihl + 1]!;
-          dport = (b[ol3 + ihl + 2]! << 8) | b[ol3 + ihl + 3]!;
-        }
-        setFlowV4(f, b, ol3, proto, sport, dport);
-        if (sa.selProto !== 0 && !(proto === sa.selProto && selectorPortsMatch(sa.sel, f))) fast = false;
+        setFlowV4Datagram(f, b, ol3, (b[ol3]! & 0x0f) * 4, plen);
+        if (sa.selProto !== 0 && !(f.proto === sa.selProto && selectorPortsMatch(sa.sel, f))) fast = false;
         else {
           this.policyWalk(this.policies.in, f, (frag & 0x3fff) !== 0);
           if (this.walkHit?.block) fast = false;
@@ -1348,11 +1262,7 @@ export class Mlx5Datapath {
         }
       }
       if (!fast) {
-        if (run >= 0) {
-          acc.chargeRun(runPath, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
-          run = -1;
-        }
-        r.kind[i] = 1;
+        run = this.closeRun(acc, runPath, run, i, r.latencyCycles);
         const o = inp.off[i]!;
         const frame = b.subarray(o, o + flen);
         const t = this.trace();
@@ -1371,8 +1281,7 @@ export class Mlx5Datapath {
           ipv4Text(wordBytes(sc.src[i]!)),
           ipv4Text(wordBytes(sc.dst[i]!)),
         );
-        r.results[i] = res;
-        r.latencyCycles[i] = res.latencyCycles;
+        r.setResult(i, res);
         continue;
       }
       // the frame to the stack: Ethernet header in front of the decrypted datagram
@@ -1391,10 +1300,7 @@ export class Mlx5Datapath {
       const q = this.rss.queueV4(sc.src[i]!, sc.dst[i]!, spi);
       this.queuePackets[q] = (this.queuePackets[q] ?? 0) + 1;
       const path = sa.selProto !== 0 ? RX_PATH_SEL : RX_PATH;
-      if (run >= 0 && path !== runPath) {
-        acc.chargeRun(runPath, run, i, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
-        run = -1;
-      }
+      if (path !== runPath) run = this.closeRun(acc, runPath, run, i, r.latencyCycles);
       if (run < 0) {
         run = i;
         runPath = path;
@@ -1414,7 +1320,7 @@ export class Mlx5Datapath {
       inp.off[i] = fo;
       inp.len[i] = olen;
     }
-    if (run >= 0) acc.chargeRun(runPath, run, n, sc.hops, sc.fa, sc.fb, sc.q, r.latencyCycles);
+    this.closeRun(acc, runPath, run, n, r.latencyCycles);
     if (portPkts > 0) {
       this.bumpPort('rx_packets_phy', portPkts);
       this.bumpPort('rx_bytes_phy', portBytes);
@@ -1567,6 +1473,13 @@ export class DatapathBatch {
 
   constructor(public frames: FrameBatch) {}
 
+  /** Packet i took the per-packet path: its result (kind 1). */
+  setResult(i: number, res: DatapathResult): void {
+    this.kind[i] = 1;
+    this.results[i] = res;
+    this.latencyCycles[i] = res.latencyCycles;
+  }
+
   reset(n: number, frames: FrameBatch): void {
     this.frames = frames;
     this.count = n;
@@ -1634,6 +1547,22 @@ class BatchScratch {
     this.gFirst = new Uint32Array(c);
     this.gLast = new Uint32Array(c);
   }
+
+  /**
+   * Takes the engine's output for the packets of SA `g` back into packet order (entry `j[i]` of
+   * `out` is packet i): status, length, sequence number and, with `offsets`, where the output starts.
+   */
+  collect(g: HwSa, n: number, out: PacketBatch, offsets: boolean): void {
+    for (let i = 0; i < n; i++) {
+      if (this.sa[i] !== g) continue;
+      const k = this.j[i]!;
+      this.st[i] = out.status[k]!;
+      this.olen[i] = out.lengths[k]!;
+      if (offsets) this.out[i] = out.offsets[k]!;
+      this.seqLo[i] = out.seqLo[k]!;
+      this.seqHi[i] = out.seqHi[k]!;
+    }
+  }
 }
 
 /**
@@ -1648,6 +1577,48 @@ function lifetimeRoom(e: SadEntry, bytes: number, packets: number): boolean {
   const b = cur.bytes + BigInt(bytes);
   const p = cur.packets + BigInt(packets);
   return b < lft.softByteLimit && b < lft.hardByteLimit && p < lft.softPacketLimit && p < lft.hardPacketLimit;
+}
+
+/** The IPv4 header fields the batch paths read (`readIpv4` fills one, reused). */
+interface Ipv4Header {
+  /** offset of the IP header */
+  l3: number;
+  /** header length in bytes */
+  ihl: number;
+  /** total length */
+  len: number;
+  /** flags + fragment offset */
+  frag: number;
+}
+
+/**
+ * Reads into `h` the IPv4 header of the Ethernet frame `b[o .. o + flen)`; false when the frame is
+ * too short or not IPv4 (Ethertype 0x0800, version 4). The caller checks the fields themselves.
+ */
+function readIpv4(h: Ipv4Header, b: Uint8Array, o: number, flen: number): boolean {
+  if (flen < 34 || b[o + 12] !== 0x08 || b[o + 13] !== 0x00 || b[o + 14]! >> 4 !== 4) return false;
+  const l3 = o + 14;
+  h.l3 = l3;
+  h.ihl = (b[l3]! & 0x0f) * 4;
+  h.len = (b[l3 + 2]! << 8) | b[l3 + 3]!;
+  h.frag = (b[l3 + 6]! << 8) | b[l3 + 7]!;
+  return true;
+}
+
+/**
+ * Fills `f` with the flow of the IPv4 datagram at `b[l3]` (`avail` bytes there, header `ihl` long):
+ * the ports of a UDP/TCP first fragment whose ports are present, 0 otherwise.
+ */
+function setFlowV4Datagram(f: CompiledFlow, b: Uint8Array, l3: number, ihl: number, avail: number): void {
+  const proto = b[l3 + 9]!;
+  let sport = 0;
+  let dport = 0;
+  const firstFragment = (((b[l3 + 6]! << 8) | b[l3 + 7]!) & 0x1fff) === 0;
+  if (firstFragment && (proto === IPPROTO_UDP || proto === IPPROTO_TCP) && avail >= ihl + 4) {
+    sport = (b[l3 + ihl]! << 8) | b[l3 + ihl + 1]!;
+    dport = (b[l3 + ihl + 2]! << 8) | b[l3 + ihl + 3]!;
+  }
+  setFlowV4(f, b, l3, proto, sport, dport);
 }
 
 function rd32(b: Uint8Array, o: number): number {

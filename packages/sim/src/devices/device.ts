@@ -290,9 +290,8 @@ export class SimDevice implements DevlinkDriver {
       instance: this.aux ? 'aux' : 'pci',
       type: DEVLINK_PORT_TYPE.NOTSET,
     };
-    this.ports.push(uplinkPort);
-    this.emitPort('new', uplinkPort);
-    this.uplinkDev = this.netdevs.add({
+    this.addPort(uplinkPort);
+    this.uplinkDev = this.attachNetdev(uplinkPort, {
       name: this.uplinkName(),
       kind: 'uplink',
       mtu: 1500,
@@ -304,9 +303,6 @@ export class SimDevice implements DevlinkDriver {
       fixed: new Set(),
       pci: this.pciAddr,
     });
-    uplinkPort.netdev = this.uplinkDev;
-    uplinkPort.type = DEVLINK_PORT_TYPE.ETH;
-    this.emitPort('new', uplinkPort);
   }
 
   private createReps(): void {
@@ -319,9 +315,8 @@ export class SimDevice implements DevlinkDriver {
         type: DEVLINK_PORT_TYPE.NOTSET,
         fn: f,
       };
-      this.ports.push(p);
-      this.emitPort('new', p);
-      p.netdev = this.netdevs.add({
+      this.addPort(p);
+      this.attachNetdev(p, {
         name: this.repName(f),
         kind: f.kind === 'hpf' ? 'pf-rep' : 'vf-rep',
         mtu: 1500,
@@ -330,8 +325,6 @@ export class SimDevice implements DevlinkDriver {
         fixed: new Set(['hw-tc-offload']),
         pci: this.pciAddr,
       });
-      p.type = DEVLINK_PORT_TYPE.ETH;
-      this.emitPort('new', p);
     }
     this.uplinkDev.features['hw-tc-offload'] = true;
   }
@@ -341,11 +334,41 @@ export class SimDevice implements DevlinkDriver {
     this.uplinkDev.features['hw-tc-offload'] = false;
   }
 
+  /** `devl_port_register`: the port exists (type notset, no netdev), PORT_NEW */
+  private addPort(p: SimPort): void {
+    this.ports.push(p);
+    this.emitPort('new', p);
+  }
+
+  /**
+   * register_netdev of the port's netdev and the port type eth with it, with the PORT_NEW
+   * notifications of the modelled kernel (`SimKernelFeatures.portNetdevEvents`).
+   */
+  private attachNetdev(p: SimPort, spec: Parameters<NetdevTable['add']>[0]): SimNetdev {
+    const notifier = this.hw.kernel.portNetdevEvents;
+    if (notifier) {
+      // NETDEV_POST_INIT: type eth, the netdev not registered yet
+      p.type = DEVLINK_PORT_TYPE.ETH;
+      this.emitPort('new', p);
+    }
+    const nd = this.netdevs.add(spec);
+    p.netdev = nd;
+    // NETDEV_REGISTER (notifier) / devlink_port_type_eth_set after register_netdev (before 6.2)
+    p.type = DEVLINK_PORT_TYPE.ETH;
+    this.emitPort('new', p);
+    return nd;
+  }
+
+  /** unregister_netdev of the port's netdev, then `devl_port_unregister`: PORT_NEW(s), PORT_DEL */
   private destroyPort(p: SimPort): void {
-    if (p.netdev) {
-      this.tcFlows.delete(p.netdev.ifindex);
-      this.netdevs.remove(p.netdev.ifindex);
+    const nd = p.netdev;
+    if (nd) {
       delete p.netdev;
+      // NETDEV_UNREGISTER (before RTM_DELLINK): type stays eth, without the netdev
+      if (this.hw.kernel.portNetdevEvents) this.emitPort('new', p);
+      this.tcFlows.delete(nd.ifindex);
+      this.netdevs.remove(nd.ifindex);
+      // NETDEV_PRE_UNINIT (notifier) / devlink_port_type_clear (before 6.2)
       p.type = DEVLINK_PORT_TYPE.NOTSET;
       this.emitPort('new', p);
     }

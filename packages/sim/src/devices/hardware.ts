@@ -34,6 +34,14 @@ export interface SimKernelFeatures {
    * 0b11 iproute2 sends with "Attribute failed policy validation" (seen on the oracle's 6.12)
    */
   reloadLimitsMask: number;
+  /**
+   * devlink tracks the port's netdev through netdev notifiers (≥ 6.2, "net: devlink: track netdev
+   * with devlink_port assigned"): attaching a netdev sends PORT_NEW twice (NETDEV_POST_INIT: type
+   * eth without netdev; NETDEV_REGISTER: with it), detaching twice (NETDEV_UNREGISTER: eth without
+   * netdev; NETDEV_PRE_UNINIT: notset). Before, the driver's `devlink_port_type_eth_set` after
+   * register_netdev and `devlink_port_type_clear` before unregister_netdev send one each.
+   */
+  portNetdevEvents: boolean;
 }
 
 export const KERNELS = {
@@ -50,6 +58,7 @@ export const KERNELS = {
     fsModeCheck: 'upstream',
     fwResetCheck: true,
     reloadLimitsMask: 6,
+    portNetdevEvents: true,
   },
   /** BlueField-2 BSP: Canonical 5.15 + MLNX_OFED 5.x */
   'ofed-5.15': {
@@ -62,6 +71,7 @@ export const KERNELS = {
     fsModeCheck: 'legacy',
     fwResetCheck: false,
     reloadLimitsMask: 0b11,
+    portNetdevEvents: false,
   },
   /** a 6.12 LTS upstream kernel (ConnectX hosts) */
   'upstream-6.12': {
@@ -74,6 +84,7 @@ export const KERNELS = {
     fsModeCheck: 'legacy',
     fwResetCheck: true,
     reloadLimitsMask: 6,
+    portNetdevEvents: true,
   },
   /** 6.19+/7.x upstream */
   'upstream-7.0': {
@@ -86,6 +97,7 @@ export const KERNELS = {
     fsModeCheck: 'upstream',
     fwResetCheck: true,
     reloadLimitsMask: 6,
+    portNetdevEvents: true,
   },
 } as const satisfies Record<string, SimKernelFeatures>;
 

@@ -23,7 +23,6 @@
  * kernel: compare reloads without the "config" group).
  */
 
-import type { XfrmState, XfrmUserOffload } from '@xfrmkit/core';
 import {
   DEVLINK_PARAM_CMODE,
   DEVLINK_PARAM_TYPE,
@@ -31,6 +30,10 @@ import {
   DEVLINK_PORT_TYPE,
   type DevlinkEswitch,
   type DevlinkInfo,
+  TYPE_NO_OFFLOAD,
+  typeHasOffload,
+  type XfrmState,
+  type XfrmUserOffload,
 } from '@xfrmkit/core';
 import {
   type Attr,
@@ -449,8 +452,7 @@ export class NsimOffloadHook implements XfrmOffloadHook {
     if (!target?.table) return packet ? { ok: false, errno: E.EINVAL } : { ok: true, mode: 'none' };
     if (!packet && sa.info.flags & 128)
       return { ok: false, errno: E.EINVAL, extack: "Device doesn't support offload with ESN" };
-    if (sa.info.id.proto !== 50)
-      return { ok: false, errno: E.EINVAL, extack: "Type doesn't support offload" };
+    if (!typeHasOffload(sa)) return { ok: false, errno: E.EINVAL, extack: TYPE_NO_OFFLOAD };
     // nsim_ipsec_add_sa
     if (sa.comp) return { ok: false, errno: E.EINVAL, extack: `${MOD}Compression offload not supported` };
     if (packet) return { ok: false, errno: E.EINVAL, extack: `${MOD}Unsupported ipsec offload type` };

@@ -5,6 +5,7 @@
  */
 import type { XfrmPolicy, XfrmState, XfrmUserpolicyInfo, XfrmUsersaInfo } from '@xfrmkit/core';
 import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
+import { unspecSelector } from './usersa.ts';
 
 export function finish(m: Uint8Array): Uint8Array {
   const n = (m.length + 3) & ~3;
@@ -134,21 +135,7 @@ export function delPolicyMsg(
   seq: number,
   pid: number,
 ): Uint8Array {
-  const zeroSel = {
-    daddr: '0.0.0.0',
-    saddr: '0.0.0.0',
-    dport: 0,
-    dportMask: 0,
-    sport: 0,
-    sportMask: 0,
-    family: 0,
-    prefixlenD: 0,
-    prefixlenS: 0,
-    proto: 0,
-    ifindex: 0,
-    user: 0,
-  };
-  const id = { sel: byIndex ? zeroSel : p.info.sel, index: byIndex ? p.info.index : 0, dir };
+  const id = { sel: byIndex ? unspecSelector() : p.info.sel, index: byIndex ? p.info.index : 0, dir };
   return xmsg(0x14, seq, pid, id, [
     { name: 'POLICY', value: userPolicy(p, dir) },
     ...policyExtraAttrs(p, false),

@@ -12,6 +12,7 @@
 import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
 import fc from 'fast-check';
 import type { DiffOp } from './diff.ts';
+import { unspecSelector, usersaInfo } from './usersa.ts';
 
 /** A step of a differential sequence (see `DiffOp`, packages/sim/src/xfrm/diff.ts). */
 export type Op = DiffOp;
@@ -274,7 +275,7 @@ const arbMisc: fc.Arbitrary<Op> = fc.oneof(
     }),
 );
 
-function usersaInfo(o: {
+function arbUsersa(o: {
   d: number;
   s: number;
   spi: number;
@@ -290,33 +291,19 @@ function usersaInfo(o: {
 }) {
   const v6 = o.family === 10;
   const pool = v6 ? V6 : V4;
-  return {
-    sel: {
-      daddr: v6 ? '::' : '0.0.0.0',
-      saddr: v6 ? '::' : '0.0.0.0',
-      dport: 0,
-      dportMask: 0,
-      sport: 0,
-      sportMask: 0,
-      family: o.selFam,
-      prefixlenD: o.plen,
-      prefixlenS: 0,
-      proto: 0,
-      ifindex: 0,
-      user: 0,
-    },
-    id: { daddr: pool[o.d % pool.length]!, spi: o.spi, proto: o.proto },
+  return usersaInfo({
+    sel: { ...unspecSelector(v6), family: o.selFam, prefixlenD: o.plen },
+    daddr: pool[o.d % pool.length]!,
     saddr: pool[o.s % pool.length]!,
-    lft: lft(0n),
-    curlft: cur,
-    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
+    spi: o.spi,
+    proto: o.proto,
+    family: o.family,
     seq: o.seq,
     reqid: o.reqid,
-    family: o.family,
     mode: o.mode,
     replayWindow: o.rw,
     flags: o.flags,
-  };
+  });
 }
 
 const SPIS = [0x1000, 0x2000, 0x4000, 0x100, 0x1ff];
@@ -345,7 +332,7 @@ const arbAllocSpi: fc.Arbitrary<Op> = fc
     flags: arbFlags,
   })
   .map((o) => {
-    const info = usersaInfo({ ...o, spi: 0, flags: 0, rw: 0, selFam: 0, plen: 0 });
+    const info = arbUsersa({ ...o, spi: 0, flags: 0, rw: 0, selFam: 0, plen: 0 });
     const attrs = idAttrs(o.mark, o.ifId);
     if (o.dir !== undefined) attrs.push({ name: 'SA_DIR', value: o.dir });
     return {
@@ -398,7 +385,7 @@ const arbAe: fc.Arbitrary<Op> = fc
     const daddr = pool[o.id.d % pool.length]!;
     const attrs: AttrInput[] = o.id.mark ? [{ name: 'MARK', value: o.id.mark }] : [];
     if (o.kind === 'expire') {
-      const state = usersaInfo({
+      const state = arbUsersa({
         d: o.id.d,
         s: 0,
         spi: o.id.spi,
@@ -458,7 +445,7 @@ const arbNewSa: fc.Arbitrary<Op> = fc
     pid: arbPid,
   })
   .map((o) => {
-    const info = usersaInfo({
+    const info = arbUsersa({
       d: o.d,
       s: 0,
       spi: o.spi,

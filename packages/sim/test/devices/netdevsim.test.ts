@@ -11,9 +11,9 @@ import { createNetdevsimMachine } from '../../src/create.ts';
 import { NSIM_IPSEC_MAX_SA_COUNT, nsimIpsecDebugfs } from '../../src/devices/netdevsim.ts';
 import { NETLINK_GENERIC, NETLINK_XFRM } from '../../src/machine.ts';
 import { InProcTransport } from '../../src/transport/inproc.ts';
+import { usersaInfo } from '../../src/xfrm/usersa.ts';
 
 const NSIM = { bus: 'netdevsim', dev: 'netdevsim1' };
-const INF = 0xffff_ffff_ffff_ffffn;
 
 async function setup() {
   const host = createNetdevsimMachine();
@@ -29,42 +29,13 @@ function sa(
 ): XfrmState {
   const keyBits = o.keyBits ?? 160;
   return {
-    info: {
-      sel: {
-        daddr: '0.0.0.0',
-        saddr: '0.0.0.0',
-        dport: 0,
-        dportMask: 0,
-        sport: 0,
-        sportMask: 0,
-        family: 0,
-        prefixlenD: 0,
-        prefixlenS: 0,
-        proto: 0,
-        ifindex: 0,
-        user: 0,
-      },
-      id: { daddr: '192.0.2.2', spi, proto: 50 },
+    info: usersaInfo({
+      daddr: '192.0.2.2',
       saddr: '192.0.2.1',
-      lft: {
-        softByteLimit: INF,
-        hardByteLimit: INF,
-        softPacketLimit: INF,
-        hardPacketLimit: INF,
-        softAddExpiresSeconds: 0n,
-        hardAddExpiresSeconds: 0n,
-        softUseExpiresSeconds: 0n,
-        hardUseExpiresSeconds: 0n,
-      },
-      curlft: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
-      stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
-      seq: 0,
-      reqid: 1,
-      family: 2,
-      mode: 0,
+      spi,
       replayWindow: o.esn ? 0 : 32,
       flags: o.esn ? 128 : 0,
-    },
+    }),
     aead: {
       name: 'rfc4106(gcm(aes))',
       keyLen: keyBits,

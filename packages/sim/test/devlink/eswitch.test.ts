@@ -286,41 +286,52 @@ describe('devlink dev eswitch set: every check, in order', () => {
     c.close();
   });
 
-  test('reps appear on switchdev entry (PORT_NEW) and vanish on legacy (PORT_DEL)', async () => {
-    const sim = createSimMachine('bf3', { eswitchMode: 'legacy', functions: 1 });
-    const c = await clients(sim);
-    const events: string[] = [];
-    c.dl.subscribe((e) => {
-      if (e.kind === 'port')
-        events.push(`${e.action}:${e.port.index}:${e.port.type}:${e.port.netdevName ?? '-'}`);
-    });
-    await c.dl.eswitchSet(PCI0, { mode: 1 });
-    expect((await c.dl.portList(PCI0)).map((p) => p.netdevName)).toEqual([
-      'pf0hpf',
-      'pf0vf0',
-      'pf0vf1',
-      'p0',
-    ]);
-    await c.dl.eswitchSet(PCI0, { mode: 0 });
-    await new Promise((r) => setTimeout(r, 0));
-    expect(events).toEqual([
-      'new:0:0:-',
-      'new:0:2:pf0hpf',
-      'new:1:0:-',
-      'new:1:2:pf0vf0',
-      'new:2:0:-',
-      'new:2:2:pf0vf1',
-      'new:0:0:-',
-      'del:0:0:-',
-      'new:1:0:-',
-      'del:1:0:-',
-      'new:2:0:-',
-      'del:2:0:-',
-    ]);
-    expect((await c.dl.portList(PCI0)).map((p) => p.netdevName)).toEqual(['p0']);
-    expect(sim.netdev('pf0vf0')).toBeUndefined();
-    c.close();
-  });
+  // kernels ≥ 6.2 (bf3: DOCA 6.8) track the port's netdev through netdev notifiers: PORT_NEW at
+  // port registration, NETDEV_POST_INIT (eth, no netdev), NETDEV_REGISTER (with it); going away
+  // NETDEV_UNREGISTER (eth, no netdev), NETDEV_PRE_UNINIT (notset), PORT_DEL. bf2's 5.15 kernel
+  // sends one PORT_NEW from the driver's devlink_port_type_eth_set / _clear instead.
+  const attach = (i: number, name: string, notifier: boolean) =>
+    notifier
+      ? [`new:${i}:0:-`, `new:${i}:2:-`, `new:${i}:2:${name}`]
+      : [`new:${i}:0:-`, `new:${i}:2:${name}`];
+  const detach = (i: number, notifier: boolean) =>
+    notifier ? [`new:${i}:2:-`, `new:${i}:0:-`, `del:${i}:0:-`] : [`new:${i}:0:-`, `del:${i}:0:-`];
+
+  test.each([
+    ['bf3', true],
+    ['bf2', false],
+  ] as const)(
+    '%s: reps appear on switchdev entry (PORT_NEW) and vanish on legacy (PORT_DEL)',
+    async (profile, notifier) => {
+      const sim = createSimMachine(profile, { eswitchMode: 'legacy', functions: 1 });
+      const c = await clients(sim);
+      const events: string[] = [];
+      c.dl.subscribe((e) => {
+        if (e.kind === 'port')
+          events.push(`${e.action}:${e.port.index}:${e.port.type}:${e.port.netdevName ?? '-'}`);
+      });
+      await c.dl.eswitchSet(PCI0, { mode: 1 });
+      expect((await c.dl.portList(PCI0)).map((p) => p.netdevName)).toEqual([
+        'pf0hpf',
+        'pf0vf0',
+        'pf0vf1',
+        'p0',
+      ]);
+      await c.dl.eswitchSet(PCI0, { mode: 0 });
+      await new Promise((r) => setTimeout(r, 0));
+      expect(events).toEqual([
+        ...attach(0, 'pf0hpf', notifier),
+        ...attach(1, 'pf0vf0', notifier),
+        ...attach(2, 'pf0vf1', notifier),
+        ...detach(0, notifier),
+        ...detach(1, notifier),
+        ...detach(2, notifier),
+      ]);
+      expect((await c.dl.portList(PCI0)).map((p) => p.netdevName)).toEqual(['p0']);
+      expect(sim.netdev('pf0vf0')).toBeUndefined();
+      c.close();
+    },
+  );
 
   test('an unknown devlink command of the op table is refused, not faked', async () => {
     const sim = createSimMachine('bf3');

@@ -24,32 +24,8 @@ import {
   PORT_MARK,
   SimEndpoint,
 } from '../../src/xfrm/diff.ts';
+import { usersaInfo } from '../../src/xfrm/usersa.ts';
 
-const sel = {
-  daddr: '0.0.0.0',
-  saddr: '0.0.0.0',
-  dport: 0,
-  dportMask: 0,
-  sport: 0,
-  sportMask: 0,
-  family: 0,
-  prefixlenD: 0,
-  prefixlenS: 0,
-  proto: 0,
-  ifindex: 0,
-  user: 0,
-};
-const INF = 0xffff_ffff_ffff_ffffn;
-const lft = {
-  softByteLimit: INF,
-  hardByteLimit: INF,
-  softPacketLimit: INF,
-  hardPacketLimit: INF,
-  softAddExpiresSeconds: 0n,
-  hardAddExpiresSeconds: 0n,
-  softUseExpiresSeconds: 0n,
-  hardUseExpiresSeconds: 0n,
-};
 const KEY = Uint8Array.from({ length: 20 }, (_, i) => 0xa0 + i);
 
 function newSa(opts: { pid: number; addTime: bigint; ifindex: number }): Uint8Array {
@@ -58,20 +34,13 @@ function newSa(opts: { pid: number; addTime: bigint; ifindex: number }): Uint8Ar
     flags: 0,
     seq: 7,
     pid: opts.pid,
-    body: {
-      sel,
-      id: { daddr: '10.0.0.2', spi: 0x1000, proto: 50 },
+    body: usersaInfo({
+      daddr: '10.0.0.2',
       saddr: '10.0.0.1',
-      lft,
+      spi: 0x1000,
       curlft: { bytes: 0n, packets: 0n, addTime: opts.addTime, useTime: 0n },
-      stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
-      seq: 0,
-      reqid: 1,
-      family: 2,
-      mode: 0,
       replayWindow: 32,
-      flags: 0,
-    },
+    }),
     attrs: [
       { name: 'ALG_AEAD', value: { name: 'rfc4106(gcm(aes))', keyLen: 160, key: KEY, icvLen: 128 } },
       { name: 'OFFLOAD_DEV', value: { ifindex: opts.ifindex, flags: 2 } },
