@@ -5,7 +5,9 @@
  * notifications to subscribers.
  */
 import {
-  decodeMessage,
+  type BatchLast,
+  decodeMessages,
+  encodeBatch,
   encodeMessage,
   type GenlRegistry,
   type NetlinkMessage,
@@ -13,7 +15,7 @@ import {
 } from '../message.ts';
 import { extackOf } from '../wire/control.ts';
 import { type ExtAck, NetlinkDecodeError, NetlinkError } from '../wire/errors.ts';
-import { joinMessages, NLM_F, NLMSG, splitDatagram } from '../wire/nlmsg.ts';
+import { joinMessages, NLM_F, NLMSG } from '../wire/nlmsg.ts';
 import type { DatagramInfo, Transport } from './transport.ts';
 
 export interface RequestResult {
@@ -33,6 +35,11 @@ interface Pending {
   reject(e: Error): void;
   /** dump mode: push each message to the iterator */
   push?: (m: NetlinkMessage | Error | null) => void;
+  /**
+   * the requests sent before this one in the same datagram without NLM_F_ACK (`sendEach` with
+   * `ackLast`): when this one completes, those that got no error reply have succeeded
+   */
+  batch?: Pending[];
   /** ms timestamp after which the request fails (0 = never) */
   deadline: number;
 }
@@ -118,44 +125,68 @@ export class NetlinkChannel {
    * Sends requests in one datagram without creating a promise per request (for bulk programming):
    * `done(err)` is called once per request, with a NetlinkError/Error or undefined on success.
    */
-  sendEach(reqs: OutgoingRequest[], done: (err: Error | undefined, index: number) => void): void {
-    const bytes: Uint8Array[] = [];
-    reqs.forEach((r, i) => {
-      const p = this.registerCb(r, (res) => done(res instanceof Error ? res : undefined, i));
-      if (!p) return;
-      try {
-        bytes.push(encodeMessage(r.msg, this.genl));
-      } catch (e) {
-        this.settle(p, e as Error);
-      }
-    });
-    if (bytes.length) this.sendRaw(joinMessages(bytes));
-  }
-
-  private registerCb(r: OutgoingRequest, cb: (res: RequestResult | Error) => void): Pending | undefined {
-    const h = r.msg.header;
-    if (!r.keepSeq) {
-      h.seq = this.nextSeq();
-      setMsgSeq(r.msg, h.seq);
-    }
+  sendEach(
+    reqs: OutgoingRequest[],
+    done: (err: Error | undefined, index: number) => void,
+    opts: { ackLast?: boolean } = {},
+  ): void {
     if (this.closed) {
-      cb(this.closed);
-      return undefined;
+      const err = this.closed;
+      for (let i = 0; i < reqs.length; i++) {
+        const r = reqs[i]!;
+        if (!r.keepSeq) setMsgSeq(r.msg, this.nextSeq());
+        done(err, i);
+      }
+      return;
     }
-    const pending: Pending = {
-      seq: h.seq,
-      what: r.what,
-      wantAck: (h.flags & NLM_F.ACK) !== 0,
-      dump: false,
-      replies: [],
-      resolve: cb,
-      reject: cb,
-      deadline: this.timeoutMs > 0 ? Date.now() + this.timeoutMs : 0,
-    };
-    this.pending.set(h.seq, pending);
+    const deadline = this.timeoutMs > 0 ? Date.now() + this.timeoutMs : 0;
+    const pendings: Pending[] = new Array(reqs.length);
+    const msgs: NetlinkMessage[] = new Array(reqs.length);
+    for (let i = 0; i < reqs.length; i++) {
+      const r = reqs[i]!;
+      const h = r.msg.header;
+      if (!r.keepSeq) setMsgSeq(r.msg, this.nextSeq());
+      const cb = (res: RequestResult | Error) => done(res instanceof Error ? res : undefined, i);
+      const p: Pending = {
+        seq: h.seq,
+        what: r.what,
+        wantAck: (h.flags & NLM_F.ACK) !== 0,
+        dump: false,
+        replies: [],
+        resolve: cb,
+        reject: cb,
+        deadline,
+      };
+      this.pending.set(h.seq, p);
+      pendings[i] = p;
+      msgs[i] = r.msg;
+    }
+    // ackLast (when every request asks for an ack): only the last request sent carries
+    // NLM_F_ACK. The kernel handles a datagram's messages in order and answers every failure
+    // whatever its flags, so that ack (or error) arriving means the others that got no error reply
+    // have succeeded.
+    let ackLast = !!opts.ackLast && msgs.length > 1;
+    for (let i = 0; ackLast && i < msgs.length; i++)
+      if (!(msgs[i]!.header.flags & NLM_F.ACK)) ackLast = false;
+    if (ackLast) for (const m of msgs) setMsgFlags(m, m.header.flags & ~NLM_F.ACK);
     this.updateRef();
     this.armSweep();
-    return pending;
+    // one datagram, encoded in place; a request that cannot be encoded fails alone
+    const last: BatchLast = { index: -1, offset: 0 };
+    const d = encodeBatch(msgs, this.genl, (i, e) => this.settle(pendings[i]!, e), last);
+    if (ackLast && d) {
+      const m = msgs[last.index]!;
+      setMsgFlags(m, m.header.flags | NLM_F.ACK);
+      d[last.offset + 6]! |= NLM_F.ACK;
+      const batch: Pending[] = [];
+      for (let i = 0; i < pendings.length; i++) {
+        if (i === last.index) continue;
+        pendings[i]!.wantAck = false;
+        batch.push(pendings[i]!);
+      }
+      pendings[last.index]!.batch = batch;
+    }
+    if (d) this.sendRaw(d);
   }
 
   /** Sends a dump request; yields each entry until NLMSG_DONE. */
@@ -294,6 +325,14 @@ export class NetlinkChannel {
   private settle(p: Pending, result: RequestResult | Error): void {
     if (this.pending.get(p.seq) !== p) return;
     this.pending.delete(p.seq);
+    const batch = p.batch;
+    if (batch) {
+      // the requests before it in its datagram that are still waiting got no error: done (or, if
+      // this one failed without an answer from the other side — timeout, closed transport — the
+      // same failure applies to them)
+      const res = result instanceof Error && !(result instanceof NetlinkError) ? result : undefined;
+      for (const q of batch) if (this.pending.get(q.seq) === q) this.settle(q, res ?? { replies: q.replies });
+    }
     this.updateRef();
     if (result instanceof Error) {
       p.reject(result);
@@ -307,9 +346,7 @@ export class NetlinkChannel {
   private receive(dgram: Uint8Array, info: DatagramInfo): void {
     let msgs: NetlinkMessage[];
     try {
-      msgs = splitDatagram(dgram).map((r) =>
-        decodeMessage(r.header, r.payload, this.proto, r.offset, this.genl),
-      );
+      msgs = decodeMessages(dgram, this.proto, this.genl, false);
     } catch (e) {
       const err = e instanceof NetlinkDecodeError ? e : new NetlinkDecodeError(String(e), 0);
       // a reply we cannot decode fails the request it belongs to (seq of the first header)
@@ -344,7 +381,7 @@ export class NetlinkChannel {
         this.settle(p, new NetlinkError(-err, extackOf(m.error.tlvs), p.what));
         return;
       }
-      const warning = extackOf(m.error.tlvs).msg;
+      const warning = m.error.tlvs.length === 0 ? undefined : extackOf(m.error.tlvs).msg;
       this.settle(p, warning === undefined ? { replies: p.replies } : { replies: p.replies, warning });
       return;
     }
@@ -370,6 +407,12 @@ export class NetlinkChannel {
     this.closed = err;
     for (const p of [...this.pending.values()]) this.settle(p, err);
   }
+}
+
+function setMsgFlags(m: NetlinkMessage, flags: number): void {
+  m.header.flags = flags;
+  if (m.kind === 'xfrm') m.xfrm.flags = flags;
+  else if (m.kind === 'genl') m.genl.flags = flags;
 }
 
 function setMsgSeq(m: NetlinkMessage, seq: number): void {

@@ -1,6 +1,8 @@
 /**
  * XfrmClient: typed XFRM operations over a NetlinkChannel (kernel, simulator or VM — the transport
- * decides). Flags follow iproute2 (`ip xfrm …`) so the kernel sees the same requests.
+ * decides). Flags follow iproute2 (`ip xfrm …`) so the kernel sees the same requests; the one
+ * exception is the bulk `addPolicies`, which asks for one ack per datagram (see there; `ackEach`
+ * gives iproute2's one per request).
  */
 import {
   type Address,
@@ -238,11 +240,13 @@ export class XfrmClient {
 
   /**
    * Adds many policies pipelined: up to `window` requests in flight, `perDatagram` per sendmsg.
-   * Resolves when all are acked; rejects with the first error.
+   * Resolves when all are done; rejects with the first error. Only the last request of each
+   * datagram carries NLM_F_ACK (the kernel answers every failure regardless, in order, so that
+   * ack completes its datagram) unless `ackEach` asks for one ack per request, as iproute2 does.
    */
   async addPolicies(
     ps: readonly XfrmPolicy[],
-    opts: { window?: number; perDatagram?: number; update?: boolean } = {},
+    opts: { window?: number; perDatagram?: number; update?: boolean; ackEach?: boolean } = {},
   ): Promise<void> {
     const window = opts.window ?? 256;
     const per = opts.perDatagram ?? 32;
@@ -270,7 +274,7 @@ export class XfrmClient {
         }
         inflight += end - next;
         next = end;
-        this.channel.sendEach(reqs, onDone);
+        this.channel.sendEach(reqs, onDone, { ackLast: !opts.ackEach });
       }
       if (next < ps.length) await new Promise<void>((r) => (wake = r));
     }

@@ -8,16 +8,43 @@ import { policyTypeAttrs } from '../wire/control.ts';
 import type { GenlFamilySpec } from './genl.ts';
 
 export const CTRL_CMD = {
-  UNSPEC: 0, NEWFAMILY: 1, DELFAMILY: 2, GETFAMILY: 3, NEWOPS: 4, DELOPS: 5, GETOPS: 6,
-  NEWMCAST_GRP: 7, DELMCAST_GRP: 8, GETMCAST_GRP: 9, GETPOLICY: 10,
+  UNSPEC: 0,
+  NEWFAMILY: 1,
+  DELFAMILY: 2,
+  GETFAMILY: 3,
+  NEWOPS: 4,
+  DELOPS: 5,
+  GETOPS: 6,
+  NEWMCAST_GRP: 7,
+  DELMCAST_GRP: 8,
+  GETMCAST_GRP: 9,
+  GETPOLICY: 10,
 } as const;
-const CTRL_CMD_NAMES = Object.fromEntries(Object.entries(CTRL_CMD).map(([k, v]) => [v, k])) as Record<number, string>;
+const CTRL_CMD_NAMES = Object.fromEntries(Object.entries(CTRL_CMD).map(([k, v]) => [v, k])) as Record<
+  number,
+  string
+>;
 
 export const CTRL_ATTR = {
-  FAMILY_ID: 1, FAMILY_NAME: 2, VERSION: 3, HDRSIZE: 4, MAXATTR: 5, OPS: 6, MCAST_GROUPS: 7, POLICY: 8, OP_POLICY: 9, OP: 10,
+  FAMILY_ID: 1,
+  FAMILY_NAME: 2,
+  VERSION: 3,
+  HDRSIZE: 4,
+  MAXATTR: 5,
+  OPS: 6,
+  MCAST_GROUPS: 7,
+  POLICY: 8,
+  OP_POLICY: 9,
+  OP: 10,
 } as const;
 
-export const GENL_OP_FLAG = { ADMIN_PERM: 0x01, CMD_CAP_DO: 0x02, CMD_CAP_DUMP: 0x04, CMD_CAP_HASPOL: 0x08, UNS_ADMIN_PERM: 0x10 } as const;
+export const GENL_OP_FLAG = {
+  ADMIN_PERM: 0x01,
+  CMD_CAP_DO: 0x02,
+  CMD_CAP_DUMP: 0x04,
+  CMD_CAP_HASPOL: 0x08,
+  UNS_ADMIN_PERM: 0x10,
+} as const;
 
 export const ctrlOpAttrs = attrSet('ctrl-op-attrs', [
   [1, 'OP_ID', u32],
@@ -29,16 +56,28 @@ export const ctrlMcastGrpAttrs = attrSet('ctrl-mcast-grp-attrs', [
 ]);
 /** OPS / MCAST_GROUPS: entries whose type is their 1-based index. */
 export const ctrlOpsList = attrSet('ctrl-ops', [], { name: 'OP', codec: nested(() => ctrlOpAttrs) });
-export const ctrlMcastList = attrSet('ctrl-mcast-groups', [], { name: 'MCAST_GRP', codec: nested(() => ctrlMcastGrpAttrs) });
+export const ctrlMcastList = attrSet('ctrl-mcast-groups', [], {
+  name: 'MCAST_GRP',
+  codec: nested(() => ctrlMcastGrpAttrs),
+});
 export const ctrlOpPolicyEntry = attrSet('ctrl-op-policy-entry', [
   [1, 'POLICY_DO', u32],
   [2, 'POLICY_DUMP', u32],
 ]);
 /** OP_POLICY: { <cmd> { POLICY_DO, POLICY_DUMP } } */
-export const ctrlOpPolicy = attrSet('ctrl-op-policy', [], { name: 'CMD', codec: nested(() => ctrlOpPolicyEntry) });
+export const ctrlOpPolicy = attrSet('ctrl-op-policy', [], {
+  name: 'CMD',
+  codec: nested(() => ctrlOpPolicyEntry),
+});
 /** POLICY: { <policy idx> { <attr type> { NL_POLICY_TYPE_ATTR_* } } } */
-export const ctrlPolicyAttrType = attrSet('ctrl-policy-attr', [], { name: 'ATTR', codec: nested(() => policyTypeAttrs) });
-export const ctrlPolicy = attrSet('ctrl-policy', [], { name: 'IDX', codec: nested(() => ctrlPolicyAttrType) });
+export const ctrlPolicyAttrType = attrSet('ctrl-policy-attr', [], {
+  name: 'ATTR',
+  codec: nested(() => policyTypeAttrs),
+});
+export const ctrlPolicy = attrSet('ctrl-policy', [], {
+  name: 'IDX',
+  codec: nested(() => ctrlPolicyAttrType),
+});
 
 export const ctrlAttrs = attrSet('ctrl-attrs', [
   [CTRL_ATTR.FAMILY_ID, 'FAMILY_ID', u16],

@@ -46,9 +46,18 @@ export interface GenlMessage {
   leftover?: Uint8Array;
 }
 
-export function decodeGenl(header: NlMsgHeader, payload: Uint8Array, family: GenlFamilySpec | undefined, base = 0): GenlMessage {
+export function decodeGenl(
+  header: NlMsgHeader,
+  payload: Uint8Array,
+  family: GenlFamilySpec | undefined,
+  base = 0,
+): GenlMessage {
   if (payload.length < GENL_HDRLEN) {
-    throw new NetlinkDecodeError(`genlmsghdr needs 4 bytes, got ${payload.length}`, base + NLMSG_HDRLEN, 'genlmsghdr');
+    throw new NetlinkDecodeError(
+      `genlmsghdr needs 4 bytes, got ${payload.length}`,
+      base + NLMSG_HDRLEN,
+      'genlmsghdr',
+    );
   }
   const cmd = payload[0]!;
   const msg: GenlMessage = {
@@ -69,7 +78,11 @@ export function decodeGenl(header: NlMsgHeader, payload: Uint8Array, family: Gen
       : decodeAttrs(family.attrsFor(cmd), payload, GENL_HDRLEN, payload.length, ctx);
   } else {
     // unknown family: keep attributes as raw TLVs
-    msg.attrs = decodeAttrs(EMPTY_SET, payload, GENL_HDRLEN, payload.length, { base: base + NLMSG_HDRLEN + GENL_HDRLEN, path, family: 0 });
+    msg.attrs = decodeAttrs(EMPTY_SET, payload, GENL_HDRLEN, payload.length, {
+      base: base + NLMSG_HDRLEN + GENL_HDRLEN,
+      path,
+      family: 0,
+    });
   }
   let off = GENL_HDRLEN;
   while (payload.length - off >= 4) off += ((payload[off]! | (payload[off + 1]! << 8)) + 3) & ~3;
@@ -80,7 +93,17 @@ export function decodeGenl(header: NlMsgHeader, payload: Uint8Array, family: Gen
 const EMPTY_SET: AttrSet = { name: 'unknown', byType: new Map(), byName: new Map() };
 
 export function encodeGenl(
-  msg: { type: number; flags: number; seq: number; pid: number; cmd: number; version: number; reserved?: number; attrs?: readonly AttrInput[]; leftover?: Uint8Array },
+  msg: {
+    type: number;
+    flags: number;
+    seq: number;
+    pid: number;
+    cmd: number;
+    version: number;
+    reserved?: number;
+    attrs?: readonly AttrInput[];
+    leftover?: Uint8Array;
+  },
   family: GenlFamilySpec | undefined,
 ): Uint8Array {
   const w = new ByteWriter(256);

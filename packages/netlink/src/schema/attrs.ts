@@ -3,8 +3,8 @@
  * payload codec and encoding flags. `decodeAttrs` / `encodeAttrs` are the only attribute walkers.
  */
 import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
-import { ByteWriter, NLA_F_NESTED, NLA_HDRLEN, parseAttrs } from '../wire/nlattr.ts';
-import type { CodecCtx, PayloadCodec } from './codec.ts';
+import { ByteWriter, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_HDRLEN, NLA_TYPE_MASK } from '../wire/nlattr.ts';
+import { type CodecCtx, copyBytes, type PayloadCodec } from './codec.ts';
 
 export interface AttrSpec {
   name: string;
@@ -20,6 +20,102 @@ export interface AttrSet {
   readonly byName: ReadonlyMap<string, AttrSpec>;
   /** spec for types not listed (e.g. index-typed entries of a nested array) */
   readonly fallback?: AttrSpec;
+}
+
+/**
+ * What the walkers need of one attribute type, in one object shape for every codec (reading
+ * `codec.size` and the like from codecs of a dozen shapes is a megamorphic lookup per attribute).
+ */
+interface AttrEntry {
+  spec: AttrSpec;
+  type: number;
+  name: string;
+  nestedFlag: boolean;
+  codec: PayloadCodec<unknown>;
+  /** fixed payload size, or -1 */
+  size: number;
+  minSize: number;
+  fast: PayloadCodec<unknown>['decodeUnchecked'] | undefined;
+  decode: PayloadCodec<unknown>['decode'];
+  encode: PayloadCodec<unknown>['encode'];
+  length: PayloadCodec<unknown>['length'];
+  /** error path under the parent path last seen (`${parent} > ${name}`) */
+  pathParent: string | undefined;
+  pathFull: string;
+}
+
+function entryOf(spec: AttrSpec): AttrEntry {
+  const c = spec.codec;
+  return {
+    spec,
+    type: spec.type,
+    name: spec.name,
+    nestedFlag: !!spec.nestedFlag,
+    codec: c,
+    size: c.size ?? -1,
+    minSize: c.minSize,
+    fast: c.decodeUnchecked,
+    decode: c.decode,
+    encode: c.encode,
+    length: c.length,
+    pathParent: undefined,
+    pathFull: '',
+  };
+}
+
+/** Lookup tables of a set, built once from `byType`: the walkers index an array instead of hashing. */
+interface SetTables {
+  /** entry by attribute type */
+  dense: (AttrEntry | undefined)[];
+  byName: Map<string, AttrEntry>;
+  /** entries made for types the set's fallback covers */
+  fallback: Map<number, AttrEntry>;
+}
+
+const tablesOf = new WeakMap<AttrSet, SetTables>();
+function tables(set: AttrSet): SetTables {
+  // sets made by attrSet() carry theirs (a property load, not a WeakMap lookup per walk)
+  const own = (set as { tables?: SetTables }).tables;
+  if (own !== undefined) return own;
+  let t = tablesOf.get(set);
+  if (!t) {
+    const dense: (AttrEntry | undefined)[] = [];
+    const byName = new Map<string, AttrEntry>();
+    for (const [type, spec] of set.byType) {
+      const e = entryOf(spec);
+      if (type >= 0 && type <= NLA_TYPE_MASK) dense[type] = e;
+      byName.set(spec.name, e);
+    }
+    for (let i = 0; i < dense.length; i++) dense[i] ??= undefined;
+    t = { dense, byName, fallback: new Map() };
+    if (Object.hasOwn(set, 'tables')) (set as { tables?: SetTables }).tables = t;
+    else tablesOf.set(set, t);
+  }
+  return t;
+}
+
+/** The entry of `type` in `set` (its own spec, else the fallback's), or undefined. */
+function entryByType(set: AttrSet, t: SetTables, type: number): AttrEntry | undefined {
+  const e = type >= 0 && type < t.dense.length ? t.dense[type] : undefined;
+  if (e !== undefined) return e;
+  const own = set.byType.get(type);
+  if (own) return entryOf(own);
+  if (!set.fallback) return undefined;
+  let f = t.fallback.get(type);
+  if (!f) {
+    f = entryOf({ ...set.fallback, type });
+    if (t.fallback.size < 4096) t.fallback.set(type, f);
+  }
+  return f;
+}
+
+/** `parent > name` (or `name` at the top), remembered for the parent path last used. */
+function subPath(e: AttrEntry, parent: string): string {
+  if (e.pathParent === parent) return e.pathFull;
+  const p = parent ? `${parent} > ${e.name}` : e.name;
+  e.pathParent = parent;
+  e.pathFull = p;
+  return p;
 }
 
 /** One decoded attribute. `raw` is present only when the payload is not the canonical encoding of `value`. */
@@ -46,7 +142,15 @@ export function attrSet(
     byType.set(type, spec);
     byName.set(n, spec);
   }
-  return { name, byType, byName, fallback: fallback ? { ...fallback, type: -1 } : undefined };
+  // `tables`: the walkers' lookup tables, built on first use
+  const set = {
+    name,
+    byType,
+    byName,
+    fallback: fallback ? { ...fallback, type: -1 } : undefined,
+    tables: undefined,
+  };
+  return set as AttrSet;
 }
 
 export function unknownName(type: number): string {
@@ -55,7 +159,8 @@ export function unknownName(type: number): string {
 
 /**
  * Decodes the attributes in `buf[start,end)`. Unknown types are kept as raw bytes under
- * `UNKNOWN_<n>` so they survive decode → encode unchanged.
+ * `UNKNOWN_<n>` so they survive decode → encode unchanged. (Walks the TLVs itself rather than
+ * through `parseAttrs`: no intermediate objects or payload views per attribute.)
  */
 export function decodeAttrs(
   set: AttrSet,
@@ -64,38 +169,67 @@ export function decodeAttrs(
   end: number,
   ctx: CodecCtx,
 ): Attr[] {
-  const { attrs } = parseAttrs(buf, start, end, ctx.base - start, ctx.path);
+  const t = tables(set);
+  // offset from the start of the message of buf[0]
+  const base = ctx.base - start;
+  const family = ctx.family;
   const out: Attr[] = [];
-  for (const ra of attrs) {
-    const spec = set.byType.get(ra.type) ?? (set.fallback ? { ...set.fallback, type: ra.type } : undefined);
-    const a: Attr = { type: ra.type, name: spec ? spec.name : unknownName(ra.type), value: undefined };
-    // record the flag bits when they are set, and also when they are absent but the table would add
-    // them on encoding (a nest sent without NLA_F_NESTED must re-encode without it)
-    if (ra.flagBits || spec?.nestedFlag) a.flagBits = ra.flagBits;
-    if (ra.padding) a.padding = ra.padding;
-    if (!spec) {
-      a.value = ra.payload.slice();
-      out.push(a);
-      continue;
-    }
-    const payloadOff = ra.payload.byteOffset - buf.byteOffset;
-    // codec convention: ctx.base + (index into buf) = offset from the start of the message
-    const sub: CodecCtx = {
-      base: ra.offset + NLA_HDRLEN - payloadOff,
-      path: ctx.path ? `${ctx.path} > ${spec.name}` : spec.name,
-      family: ctx.family,
-    };
-    if (ra.payload.length < spec.codec.minSize) {
+  let off = start;
+  while (end - off >= NLA_HDRLEN) {
+    const len = buf[off]! | (buf[off + 1]! << 8);
+    const rawType = buf[off + 2]! | (buf[off + 3]! << 8);
+    if (len < NLA_HDRLEN) {
       throw new NetlinkDecodeError(
-        `${spec.name} payload is ${ra.payload.length} bytes, ${spec.codec.desc} needs at least ${spec.codec.minSize}`,
-        ra.offset,
-        sub.path,
+        `attribute length ${len} is shorter than its 4-byte header`,
+        base + off,
+        ctx.path,
       );
     }
-    a.value = spec.codec.decode(buf, payloadOff, ra.payload.length, sub);
-    const canonical = spec.codec.size ?? spec.codec.length(a.value);
-    if (canonical !== ra.payload.length) a.raw = ra.payload.slice();
+    if (off + len > end) {
+      throw new NetlinkDecodeError(
+        `attribute type ${rawType & NLA_TYPE_MASK} length ${len} runs past the end (${end - off} bytes left)`,
+        base + off,
+        ctx.path,
+      );
+    }
+    const type = rawType & NLA_TYPE_MASK;
+    const flagBits = rawType & (NLA_F_NESTED | NLA_F_NET_BYTEORDER);
+    const e = entryByType(set, t, type);
+    const a: Attr = { type, name: e ? e.name : unknownName(type), value: undefined };
+    // record the flag bits when they are set, and also when they are absent but the table would add
+    // them on encoding (a nest sent without NLA_F_NESTED must re-encode without it)
+    if (flagBits || e?.nestedFlag) a.flagBits = flagBits;
+    const next = off + ((len + 3) & ~3);
+    const padEnd = Math.min(next, end);
+    for (let i = off + len; i < padEnd; i++) {
+      if (buf[i] !== 0) {
+        a.padding = buf.slice(off + len, padEnd);
+        break;
+      }
+    }
+    const pOff = off + NLA_HDRLEN;
+    const pLen = len - NLA_HDRLEN;
+    if (e === undefined) {
+      a.value = copyBytes(buf, pOff, pLen);
+    } else {
+      if (pLen < e.minSize) {
+        throw new NetlinkDecodeError(
+          `${e.name} payload is ${pLen} bytes, ${e.codec.desc} needs at least ${e.minSize}`,
+          base + off,
+          subPath(e, ctx.path),
+        );
+      }
+      // codec convention: ctx.base + (index into buf) = offset from the start of the message
+      const fast = e.fast;
+      a.value =
+        fast !== undefined
+          ? fast(buf, pOff, pLen, family)
+          : e.decode.call(e.codec, buf, pOff, pLen, { base, path: subPath(e, ctx.path), family });
+      const canonical = e.size >= 0 ? e.size : e.length.call(e.codec, a.value);
+      if (canonical !== pLen) a.raw = copyBytes(buf, pOff, pLen);
+    }
     out.push(a);
+    off = next;
   }
   return out;
 }
@@ -104,30 +238,31 @@ export function decodeAttrs(
 export type AttrInput = Attr | { name: string; value: unknown; flagBits?: number };
 
 export function encodeAttrs(set: AttrSet, attrs: readonly AttrInput[], w: ByteWriter, path = ''): void {
-  for (const a of attrs) {
-    const typeFromAttr = 'type' in a ? a.type : undefined;
-    const spec =
-      (typeFromAttr !== undefined ? set.byType.get(typeFromAttr) : set.byName.get(a.name)) ??
-      (typeFromAttr !== undefined && set.fallback ? { ...set.fallback, type: typeFromAttr } : undefined);
-    const p = path ? `${path} > ${a.name}` : a.name;
-    const raw = 'raw' in a ? a.raw : undefined;
-    const padding = 'padding' in a ? a.padding : undefined;
-    if (!spec) {
+  const t = tables(set);
+  for (let i = 0; i < attrs.length; i++) {
+    const a = attrs[i]!;
+    const typeFromAttr = (a as Attr).type;
+    const e = typeFromAttr !== undefined ? entryByType(set, t, typeFromAttr) : t.byName.get(a.name);
+    const raw = (a as Attr).raw;
+    const padding = (a as Attr).padding;
+    if (e === undefined) {
+      const p = path ? `${path} > ${a.name}` : a.name;
       if (typeFromAttr === undefined) throw new NetlinkEncodeError(`unknown attribute in set ${set.name}`, p);
       if (!(a.value instanceof Uint8Array))
         throw new NetlinkEncodeError('unknown attribute needs raw bytes', p);
       w.attr(typeFromAttr | (a.flagBits ?? 0), a.value, padding);
       continue;
     }
-    const flagBits = a.flagBits ?? (spec.nestedFlag ? NLA_F_NESTED : 0);
+    const flagBits = a.flagBits ?? (e.nestedFlag ? NLA_F_NESTED : 0);
     if (raw) {
-      w.attr(spec.type | flagBits, raw, padding);
+      w.attr(e.type | flagBits, raw, padding);
       continue;
     }
-    const at = w.startAttr(spec.type | flagBits);
-    const len = spec.codec.length(a.value as never);
-    const off = w.alloc(len);
-    spec.codec.encode(a.value as never, w.buf, off, p);
+    const len = e.size >= 0 ? e.size : e.length.call(e.codec, a.value);
+    const at = w.startAttr(e.type | flagBits, len);
+    // the error path names the attribute as the input does (a decoded Attr keeps its own name)
+    const p = a.name === e.name ? subPath(e, path) : path ? `${path} > ${a.name}` : a.name;
+    e.encode.call(e.codec, a.value, w.buf, at + NLA_HDRLEN, p);
     w.endAttr(at, padding);
   }
 }
@@ -141,7 +276,11 @@ export function nested(getSet: () => AttrSet): PayloadCodec<Attr[]> {
     minSize: 0,
     decode(b, off, len, ctx) {
       // decodeAttrs takes the message offset of its start position
-      return decodeAttrs(getSet(), b, off, off + len, { ...ctx, base: ctx.base + off });
+      return decodeAttrs(getSet(), b, off, off + len, {
+        base: ctx.base + off,
+        path: ctx.path,
+        family: ctx.family,
+      });
     },
     length(v) {
       return encodedAttrsLength(getSet(), v);

@@ -26,7 +26,24 @@ export interface PayloadCodec<T = unknown> {
   length(v: T): number;
   /** writes exactly `length(v)` bytes at `out[off]` (the area is zeroed beforehand) */
   encode(v: T, out: Uint8Array, off: number, path: string): void;
+  /** how the table compiler (`compile.ts`) reads and writes this codec inline inside a struct */
+  readonly wire?: WireKind;
+  /**
+   * Decodes a payload already known to be at least `minSize` bytes long, with the address family as
+   * a number instead of a context: cannot fail. Present on the codecs whose only decode error is a
+   * short payload (integers, fixed structs, struct arrays, bytes, strings); the attribute walker
+   * uses it to skip building a context per attribute.
+   */
+  readonly decodeUnchecked?: (b: Uint8Array, off: number, len: number, family: number) => T;
 }
+
+/** Wire shapes the table compiler knows how to inline (everything else goes through the codec). */
+export type WireKind =
+  | { t: 'int'; size: 1 | 2 | 4; be: boolean; signed: boolean }
+  | { t: 'u64' }
+  | { t: 'address' }
+  | { t: 'chars'; size: number }
+  | { t: 'bytes'; size: number };
 
 function checkLen(desc: string, need: number, len: number, ctx: CodecCtx, off: number): void {
   if (len < need)
@@ -43,21 +60,26 @@ function intCheck(v: unknown, max: number, path: string, desc: string): number {
 function intCodec(size: 1 | 2 | 4, be: boolean, signed = false): PayloadCodec<number> {
   const desc = `${signed ? 's' : be ? 'be' : 'u'}${size * 8}`;
   const max = size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+  const read = (b: Uint8Array, off: number): number => {
+    if (size === 1) return signed ? (b[off]! << 24) >> 24 : b[off]!;
+    if (size === 2) {
+      const v = be ? (b[off]! << 8) | b[off + 1]! : b[off]! | (b[off + 1]! << 8);
+      return signed ? (v << 16) >> 16 : v;
+    }
+    const v = be
+      ? (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!
+      : b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24);
+    return signed ? v | 0 : v >>> 0;
+  };
   return {
     desc,
     size,
     minSize: size,
+    wire: { t: 'int', size, be, signed },
+    decodeUnchecked: read,
     decode(b, off, len, ctx) {
       if (len < size) checkLen(desc, size, len, ctx, off);
-      if (size === 1) return signed ? (b[off]! << 24) >> 24 : b[off]!;
-      if (size === 2) {
-        const v = be ? (b[off]! << 8) | b[off + 1]! : b[off]! | (b[off + 1]! << 8);
-        return signed ? (v << 16) >> 16 : v;
-      }
-      const v = be
-        ? (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!
-        : b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24);
-      return signed ? v | 0 : v >>> 0;
+      return read(b, off);
     },
     length: () => size,
     encode(v, out, off, path) {
@@ -112,17 +134,26 @@ const wr32 = (out: Uint8Array, o: number, v: number): void => {
   out[o + 3] = (v >>> 24) & 0xff;
 };
 
+/** Reads a little-endian u64 as a bigint (0 and all-ones, the usual values, without arithmetic). */
+export function readU64(b: Uint8Array, off: number): bigint {
+  // int32 halves (no heap numbers on the way)
+  const lo = b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24);
+  const hi = b[off + 4]! | (b[off + 5]! << 8) | (b[off + 6]! << 16) | (b[off + 7]! << 24);
+  if ((lo | hi) === 0) return 0n;
+  if ((lo & hi) === -1) return U64_MAX;
+  if (hi === 0) return BigInt(lo >>> 0);
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
 export const u64: PayloadCodec<bigint> = {
   desc: 'u64',
   size: 8,
   minSize: 8,
+  wire: { t: 'u64' },
+  decodeUnchecked: readU64,
   decode(b, off, len, ctx) {
     if (len < 8) checkLen('u64', 8, len, ctx, off);
-    const lo = rd32(b, off);
-    const hi = rd32(b, off + 4);
-    if (hi === 0) return BigInt(lo);
-    if (hi === 0xffffffff && lo === 0xffffffff) return U64_MAX;
-    return (BigInt(hi) << 32n) | BigInt(lo);
+    return readU64(b, off);
   },
   length: () => 8,
   encode(v, out, off, path) {
@@ -163,20 +194,24 @@ export const flag: PayloadCodec<true> = {
   size: 0,
   minSize: 0,
   decode: () => true,
+  decodeUnchecked: () => true,
   length: () => 0,
   encode() {},
 };
+
+function utf8z(b: Uint8Array, off: number, len: number): string {
+  let end = off;
+  const stop = off + len;
+  while (end < stop && b[end] !== 0) end++;
+  return Buffer.from(b.buffer, b.byteOffset + off, end - off).toString('utf8');
+}
 
 /** NUL-terminated string (NLA_NUL_STRING / NLA_STRING as the kernel emits them). */
 export const string: PayloadCodec<string> = {
   desc: 'string',
   minSize: 0,
-  decode(b, off, len) {
-    let end = off;
-    const stop = off + len;
-    while (end < stop && b[end] !== 0) end++;
-    return Buffer.from(b.buffer, b.byteOffset + off, end - off).toString('utf8');
-  },
+  decode: utf8z,
+  decodeUnchecked: utf8z,
   length: (v) => Buffer.byteLength(v, 'utf8') + 1,
   encode(v, out, off, path) {
     if (typeof v !== 'string') throw new NetlinkEncodeError(`string expected, got ${typeof v}`, path);
@@ -184,11 +219,30 @@ export const string: PayloadCodec<string> = {
   },
 };
 
+/**
+ * A copy of `b[off, off+len)` in a buffer of its own (small copies byte by byte: cheaper than
+ * `slice` for the few bytes of keys and padding).
+ */
+export function copyBytes(b: Uint8Array, off: number, len: number): Uint8Array {
+  if (len > 64) return b.slice(off, off + len);
+  const u = new Uint8Array(len);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    u[i] = b[off + i]!;
+    u[i + 1] = b[off + i + 1]!;
+    u[i + 2] = b[off + i + 2]!;
+    u[i + 3] = b[off + i + 3]!;
+  }
+  for (; i < len; i++) u[i] = b[off + i]!;
+  return u;
+}
+
 /** Opaque bytes. */
 export const binary: PayloadCodec<Uint8Array> = {
   desc: 'binary',
   minSize: 0,
-  decode: (b, off, len) => b.slice(off, off + len),
+  decode: copyBytes,
+  decodeUnchecked: copyBytes,
   length: (v) => v.length,
   encode(v, out, off, path) {
     if (!(v instanceof Uint8Array)) throw new NetlinkEncodeError('bytes expected', path);
@@ -205,12 +259,112 @@ export const bitfield32: PayloadCodec<{ value: number; selector: number }> = {
     checkLen('bitfield32', 8, len, ctx, off);
     return { value: rd32(b, off), selector: rd32(b, off + 4) };
   },
+  decodeUnchecked: (b, off) => ({ value: rd32(b, off), selector: rd32(b, off + 4) }),
   length: () => 8,
   encode(v, out, off, path) {
     u32.encode(v.value, out, off, `${path}.value`);
     u32.encode(v.selector, out, off + 4, `${path}.selector`);
   },
 };
+
+const DECIMAL = Array.from({ length: 256 }, (_, i) => String(i));
+const AF_INET6 = 10;
+
+// Interned IPv4 text: a direct-mapped cache (bounded, exact: the key is the whole address) so the
+// addresses a dump repeats over and over (tunnel endpoints, selectors) are one string each.
+const V4_SLOTS = 4096;
+const v4Keys = new Int32Array(V4_SLOTS);
+const v4Text: (string | undefined)[] = new Array<string | undefined>(V4_SLOTS).fill(undefined);
+
+function ipv4Text(b: Uint8Array, off: number, k: number): string {
+  const slot = (k ^ (k >>> 11) ^ (k >>> 22)) & (V4_SLOTS - 1);
+  const hit = v4Text[slot];
+  if (hit !== undefined && v4Keys[slot] === k) return hit;
+  const t = `${DECIMAL[b[off]!]}.${DECIMAL[b[off + 1]!]}.${DECIMAL[b[off + 2]!]}.${DECIMAL[b[off + 3]!]}`;
+  v4Keys[slot] = k;
+  v4Text[slot] = t;
+  return t;
+}
+
+/**
+ * `readAddress` of @xfrmkit/core (same text for the same bytes and family), with the IPv4 case
+ * inline: the family is not AF_INET6 and bytes 4..15 are zero.
+ */
+export function addressText(b: Uint8Array, off: number, family: number): string {
+  if (
+    family !== AF_INET6 &&
+    (b[off + 4]! |
+      b[off + 5]! |
+      b[off + 6]! |
+      b[off + 7]! |
+      b[off + 8]! |
+      b[off + 9]! |
+      b[off + 10]! |
+      b[off + 11]! |
+      b[off + 12]! |
+      b[off + 13]! |
+      b[off + 14]! |
+      b[off + 15]!) ===
+      0
+  ) {
+    return ipv4Text(b, off, (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!);
+  }
+  return readAddress(b, off, family);
+}
+
+let dvBuf: Uint8Array | undefined;
+let dvView: DataView | undefined;
+/** A DataView over exactly `b` (the last one is kept: encoders write into the same buffer over and over). */
+export function dataViewOf(b: Uint8Array): DataView {
+  if (b !== dvBuf || dvView === undefined) {
+    dvView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    dvBuf = b;
+  }
+  return dvView;
+}
+
+/**
+ * Writes dotted-quad IPv4 text as `writeAddress` of @xfrmkit/core would (4 octets of 1-3 digits,
+ * each ≤ 255, the other 12 bytes zero) through `dv` and returns true; returns false without
+ * writing for anything else (IPv6 text, bad text, not a string), which the caller hands to
+ * `writeAddress`.
+ */
+export function writeIPv4(v: unknown, dv: DataView, off: number): boolean {
+  if (typeof v !== 'string') return false;
+  const n = v.length;
+  if (n < 7 || n > 15) return false;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let addr = 0;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return false;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      addr = (addr << 8) | octet;
+      dots++;
+      octet = 0;
+      digits = 0;
+    } else return false;
+  }
+  if (digits === 0 || dots !== 3) return false;
+  dv.setUint32(off, ((addr << 8) | octet) >>> 0);
+  dv.setUint32(off + 4, 0);
+  dv.setUint32(off + 8, 0);
+  dv.setUint32(off + 12, 0);
+  return true;
+}
+
+function encodeAddress(v: string, out: Uint8Array, off: number, path: string): void {
+  if (writeIPv4(v, dataViewOf(out), off)) return;
+  try {
+    writeAddress(v, out, off);
+  } catch (e) {
+    throw new NetlinkEncodeError((e as Error).message, path);
+  }
+}
 
 /** A 16-byte xfrm_address_t as text; the family hint decides IPv4 vs IPv6 text. */
 export function addressCodec(familyFrom?: number): PayloadCodec<string> & { familyFrom?: number } {
@@ -219,21 +373,59 @@ export function addressCodec(familyFrom?: number): PayloadCodec<string> & { fami
     size: 16,
     minSize: 16,
     familyFrom,
+    wire: { t: 'address' },
     decode(b, off, len, ctx) {
       checkLen('xfrm_address_t', 16, len, ctx, off);
-      return readAddress(b, off, ctx.family);
+      return addressText(b, off, ctx.family);
     },
+    decodeUnchecked: (b, off, _len, family) => addressText(b, off, family),
     length: () => 16,
-    encode(v, out, off, path) {
-      try {
-        writeAddress(v, out, off);
-      } catch (e) {
-        throw new NetlinkEncodeError((e as Error).message, path);
-      }
-    },
+    encode: encodeAddress,
   };
 }
 export const address = addressCodec();
+
+// Interned char-array text (algorithm names): direct-mapped on a few leading bytes, checked
+// character by character (and for the NUL after it) on a hit, so the result is always exactly the
+// bytes' text.
+const NAME_SLOTS = 256;
+const nameText: (string | undefined)[] = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+
+/** The text of a NUL-padded char array: bytes up to the first NUL (or `size`), one char per byte. */
+export function charsText(b: Uint8Array, off: number, size: number): string {
+  // the slot comes from a few leading bytes, so the candidate is checked in the same pass that
+  // finds the end
+  const k =
+    size >= 12
+      ? b[off]! ^
+        (b[off + 1]! << 1) ^
+        (b[off + 4]! << 2) ^
+        (b[off + 7]! << 3) ^
+        (b[off + 9]! << 4) ^
+        (b[off + 11]! << 5)
+      : b[off]!;
+  const slot = k & (NAME_SLOTS - 1);
+  const hit = nameText[slot];
+  if (hit !== undefined) {
+    const n = hit.length;
+    if (n <= size) {
+      let i = 0;
+      while (i < n && hit.charCodeAt(i) === b[off + i]) i++;
+      if (i === n && (n === size || b[off + n] === 0)) return hit;
+    }
+  }
+  let end = off;
+  const stop = off + size;
+  while (end < stop && b[end] !== 0) end++;
+  const n = end - off;
+  let s: string;
+  if (n <= 24) {
+    s = '';
+    for (let i = off; i < end; i++) s += String.fromCharCode(b[i]!);
+  } else s = String.fromCharCode.apply(null, b.subarray(off, end) as unknown as number[]);
+  if (n <= 64) nameText[slot] = s;
+  return s;
+}
 
 /** Fixed-size NUL-padded char array (e.g. alg_name[64]). */
 export function charArray(size: number): PayloadCodec<string> {
@@ -241,12 +433,12 @@ export function charArray(size: number): PayloadCodec<string> {
     desc: `char[${size}]`,
     size,
     minSize: size,
+    wire: { t: 'chars', size },
     decode(b, off, len, ctx) {
       checkLen(`char[${size}]`, size, len, ctx, off);
-      let end = off;
-      while (end < off + size && b[end] !== 0) end++;
-      return String.fromCharCode.apply(null, b.subarray(off, end) as unknown as number[]);
+      return charsText(b, off, size);
     },
+    decodeUnchecked: (b, off) => charsText(b, off, size),
     length: () => size,
     encode(v, out, off, path) {
       if (typeof v !== 'string' || v.length >= size) {
@@ -263,7 +455,9 @@ export function fixedBytes(size: number): PayloadCodec<Uint8Array> {
     desc: `u8[${size}]`,
     size,
     minSize: size,
-    decode: (b, off) => b.slice(off, off + size),
+    wire: { t: 'bytes', size },
+    decode: (b, off) => copyBytes(b, off, size),
+    decodeUnchecked: (b, off) => copyBytes(b, off, size),
     length: () => size,
     encode(v, out, off, path) {
       if (!(v instanceof Uint8Array) || v.length !== size) {

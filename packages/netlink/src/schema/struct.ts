@@ -1,9 +1,11 @@
 /**
  * C structs as data: a layout is a list of (field name, byte offset, codec). `struct()` compiles a
- * layout into a PayloadCodec that decodes to a plain object and encodes it back, zeroing padding.
+ * layout (compile.ts: a generated decoder and encoder per struct) into a PayloadCodec that decodes
+ * to a plain object and encodes it back (padding stays as the zeroed output area has it).
  */
 import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
-import type { CodecCtx, PayloadCodec } from './codec.ts';
+import { dataViewOf, type PayloadCodec } from './codec.ts';
+import { type CompiledStruct, compileStruct } from './compile.ts';
 
 export interface FieldOpts {
   /** offset (within this struct) of the u16 family that governs this address field */
@@ -19,6 +21,8 @@ export interface StructCodec<T> extends PayloadCodec<T> {
   readonly fields: readonly FieldDef[];
   /** offset of the u16 family field that is the address family of this struct's addresses */
   readonly familyOffset?: number;
+  /** the specialised decoder and encoder generated from `fields` (compile.ts) */
+  readonly compiled: CompiledStruct;
 }
 
 export function struct<T>(
@@ -34,80 +38,71 @@ export function struct<T>(
   }
   const desc = `struct ${name}`;
   const familyOffset = opts.familyOffset;
-  const compiled = fields.map(([fname, offset, codec, fo]) => ({
-    name: fname,
-    offset,
-    codec,
-    size: codec.size!,
-    familyOffset: fo?.familyOffset,
-    omitIfZero: !!fo?.omitIfZero,
-  }));
+  const compiled = compileStruct(
+    desc,
+    fields.map(([fname, offset, codec, fo]) => ({
+      name: fname,
+      offset,
+      codec,
+      familyOffset: fo?.familyOffset,
+      omitIfZero: !!fo?.omitIfZero,
+    })),
+    familyOffset,
+  );
+  const dec = compiled.decode;
   return {
     desc,
     size,
     minSize: size,
     fields,
     familyOffset,
+    compiled,
     decode(b, off, len, ctx) {
       if (len < size) {
         throw new NetlinkDecodeError(`${desc} needs ${size} bytes, got ${len}`, ctx.base + off, ctx.path);
       }
-      const family =
-        familyOffset === undefined ? ctx.family : b[off + familyOffset]! | (b[off + familyOffset + 1]! << 8);
-      // fields cannot fail once the size is checked: share one context (path only matters for errors)
-      const sub: CodecCtx = family === ctx.family ? ctx : { base: ctx.base, path: ctx.path, family };
-      const obj: Record<string, unknown> = {};
-      for (let i = 0; i < compiled.length; i++) {
-        const f = compiled[i]!;
-        const at = off + f.offset;
-        if (f.omitIfZero) {
-          let zero = true;
-          for (let j = 0; j < f.size; j++) if (b[at + j] !== 0) zero = false;
-          if (zero) continue;
-        }
-        if (f.familyOffset !== undefined) {
-          const fam = b[off + f.familyOffset]! | (b[off + f.familyOffset + 1]! << 8);
-          obj[f.name] = f.codec.decode(b, at, f.size, { base: ctx.base, path: ctx.path, family: fam });
-        } else obj[f.name] = f.codec.decode(b, at, f.size, sub);
-      }
-      return obj as T;
+      return dec(b, off, ctx.family, ctx) as T;
     },
+    decodeUnchecked: compiled.pure
+      ? (b, off, _len, family) => dec(b, off, family, undefined) as T
+      : undefined,
     length: () => size,
-    encode(v, out, off, path) {
-      if (v === null || typeof v !== 'object') throw new NetlinkEncodeError(`${desc}: object expected`, path);
-      const o = v as Record<string, unknown>;
-      for (let i = 0; i < compiled.length; i++) {
-        const f = compiled[i]!;
-        const fv = o[f.name];
-        if (fv === undefined) {
-          if (f.omitIfZero) continue;
-          throw new NetlinkEncodeError(`${desc}: missing field ${f.name}`, path);
-        }
-        f.codec.encode(fv, out, off + f.offset, path);
-      }
-    },
+    encode: compiled.encode,
   };
 }
 
 /** An array of fixed-size structs filling a payload (e.g. XFRMA_TMPL: n × xfrm_user_tmpl). */
 export function structArray<T>(elem: StructCodec<T>): PayloadCodec<T[]> {
+  const dec = elem.compiled.decode;
+  const enc = elem.compiled.encodeDv;
+  const size = elem.size;
   return {
     desc: `${elem.desc}[]`,
-    minSize: elem.size,
+    minSize: size,
     decode(b, off, len, ctx) {
-      const n = Math.floor(len / elem.size);
+      const n = Math.floor(len / size);
       const out: T[] = [];
       for (let i = 0; i < n; i++) {
-        out.push(elem.decode(b, off + i * elem.size, elem.size, { ...ctx, path: `${ctx.path}[${i}]` }));
+        const sub = elem.compiled.pure
+          ? undefined
+          : { base: ctx.base, path: `${ctx.path}[${i}]`, family: ctx.family };
+        out.push(dec(b, off + i * size, ctx.family, sub) as T);
       }
       return out;
     },
-    length: (v) => v.length * elem.size,
+    decodeUnchecked: elem.compiled.pure
+      ? (b, off, len, family) => {
+          const n = Math.floor(len / size);
+          const out: T[] = [];
+          for (let i = 0; i < n; i++) out.push(dec(b, off + i * size, family, undefined) as T);
+          return out;
+        }
+      : undefined,
+    length: (v) => v.length * size,
     encode(v, out, off, path) {
       if (!Array.isArray(v)) throw new NetlinkEncodeError(`${elem.desc}[]: array expected`, path);
-      v.forEach((e, i) => {
-        elem.encode(e, out, off + i * elem.size, `${path}[${i}]`);
-      });
+      const dv = dataViewOf(out);
+      for (let i = 0; i < v.length; i++) enc(v[i], out, dv, off + i * size, `${path}[${i}]`);
     },
   };
 }
@@ -127,28 +122,45 @@ export function structWithTail<T extends object>(
   },
   what: string,
 ): PayloadCodec<T> {
+  const headDec = head.compiled.decode;
+  const headEnc = head.compiled.encode;
+  const hsize = head.size;
+  // the tail's error path `${path}.${tailName}`, kept for the path last seen (no string per call)
+  let lastPath: string | undefined;
+  let lastTailPath = '';
   return {
     desc: `${head.desc} + ${tailName}`,
-    minSize: head.size,
+    minSize: hsize,
     decode(b, off, len, ctx) {
-      const h = head.decode(b, off, len, ctx) as Record<string, unknown>;
-      const tl = tailLength(h);
-      if (len < head.size + tl) {
+      if (len < hsize) {
         throw new NetlinkDecodeError(
-          `${what}: ${head.desc} announces ${tl} bytes of ${tailName} but only ${len - head.size} follow`,
+          `${head.desc} needs ${hsize} bytes, got ${len}`,
           ctx.base + off,
           ctx.path,
         );
       }
-      h[tailName] = tail.decode(b, off + head.size, tl);
+      const h = headDec(b, off, ctx.family, ctx) as Record<string, unknown>;
+      const tl = tailLength(h);
+      if (len < hsize + tl) {
+        throw new NetlinkDecodeError(
+          `${what}: ${head.desc} announces ${tl} bytes of ${tailName} but only ${len - hsize} follow`,
+          ctx.base + off,
+          ctx.path,
+        );
+      }
+      h[tailName] = tail.decode(b, off + hsize, tl);
       return h as T;
     },
-    length: (v) => head.size + tail.length((v as Record<string, unknown>)[tailName]),
+    length: (v) => hsize + tail.length((v as Record<string, unknown>)[tailName]),
     encode(v, out, off, path) {
-      head.encode(v, out, off, path);
+      headEnc(v, out, off, path);
       const t = (v as Record<string, unknown>)[tailName];
       if (t === undefined) throw new NetlinkEncodeError(`${head.desc}: missing ${tailName}`, path);
-      tail.encode(t, out, off + head.size, `${path}.${tailName}`);
+      if (path !== lastPath) {
+        lastPath = path;
+        lastTailPath = `${path}.${tailName}`;
+      }
+      tail.encode(t, out, off + hsize, lastTailPath);
     },
   };
 }

@@ -68,30 +68,45 @@ export function readHeader(buf: Uint8Array, off: number): NlMsgHeader {
   if (buf.length - off < NLMSG_HDRLEN) {
     throw new NetlinkDecodeError(`truncated nlmsghdr: ${buf.length - off} of 16 bytes`, off);
   }
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   return {
-    len: dv.getUint32(off, true),
-    type: dv.getUint16(off + 4, true),
-    flags: dv.getUint16(off + 6, true),
-    seq: dv.getUint32(off + 8, true),
-    pid: dv.getUint32(off + 12, true),
+    len: (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0,
+    type: buf[off + 4]! | (buf[off + 5]! << 8),
+    flags: buf[off + 6]! | (buf[off + 7]! << 8),
+    seq: (buf[off + 8]! | (buf[off + 9]! << 8) | (buf[off + 10]! << 16) | (buf[off + 11]! << 24)) >>> 0,
+    pid: (buf[off + 12]! | (buf[off + 13]! << 8) | (buf[off + 14]! << 16) | (buf[off + 15]! << 24)) >>> 0,
   };
 }
 
 export function writeHeader(h: NlMsgHeader, out: Uint8Array, off: number): void {
-  const put32 = (o: number, v: number) => {
-    out[o] = v & 0xff;
-    out[o + 1] = (v >>> 8) & 0xff;
-    out[o + 2] = (v >>> 16) & 0xff;
-    out[o + 3] = (v >>> 24) & 0xff;
-  };
-  put32(off, h.len >>> 0);
-  out[off + 4] = h.type & 0xff;
-  out[off + 5] = (h.type >>> 8) & 0xff;
-  out[off + 6] = h.flags & 0xff;
-  out[off + 7] = (h.flags >>> 8) & 0xff;
-  put32(off + 8, h.seq >>> 0);
-  put32(off + 12, h.pid >>> 0);
+  writeHeaderFields(h.len, h.type, h.flags, h.seq, h.pid, out, off);
+}
+
+/** `writeHeader` from the five fields (no header object needed). */
+export function writeHeaderFields(
+  len: number,
+  type: number,
+  flags: number,
+  seq: number,
+  pid: number,
+  out: Uint8Array,
+  off: number,
+): void {
+  out[off] = len;
+  out[off + 1] = len >>> 8;
+  out[off + 2] = len >>> 16;
+  out[off + 3] = len >>> 24;
+  out[off + 4] = type;
+  out[off + 5] = type >>> 8;
+  out[off + 6] = flags;
+  out[off + 7] = flags >>> 8;
+  out[off + 8] = seq;
+  out[off + 9] = seq >>> 8;
+  out[off + 10] = seq >>> 16;
+  out[off + 11] = seq >>> 24;
+  out[off + 12] = pid;
+  out[off + 13] = pid >>> 8;
+  out[off + 14] = pid >>> 16;
+  out[off + 15] = pid >>> 24;
 }
 
 /** One message of a datagram: header + payload view (payload excludes the header and the padding). */

@@ -4,9 +4,16 @@
  */
 import { type Attr, type AttrInput, decodeAttrs, encodeAttrs } from '../schema/attrs.ts';
 import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
-import { withScratchWriter } from '../wire/nlattr.ts';
-import { NLM_F, NLMSG_HDRLEN, type NlMsgHeader, writeHeader } from '../wire/nlmsg.ts';
+import { type ByteWriter, releaseScratchWriter, takeScratchWriter } from '../wire/nlattr.ts';
+import { NLM_F, NLMSG_HDRLEN, type NlMsgHeader } from '../wire/nlmsg.ts';
 import { XFRM_MSG, XFRM_MSG_SPECS, type XfrmMsgSpec, xfrmMsgName } from './messages.ts';
+
+/** The message table indexed by type (an array lookup per message instead of a hash). */
+const SPEC_BY_TYPE: (XfrmMsgSpec | undefined)[] = [];
+for (const [type, spec] of XFRM_MSG_SPECS) SPEC_BY_TYPE[type] = spec;
+for (let i = 0; i < SPEC_BY_TYPE.length; i++) SPEC_BY_TYPE[i] ??= undefined;
+const specOf = (type: number): XfrmMsgSpec | undefined =>
+  type < SPEC_BY_TYPE.length ? SPEC_BY_TYPE[type] : undefined;
 
 export interface XfrmMessage {
   type: number;
@@ -31,17 +38,23 @@ export function isDumpRequest(type: number, flags: number): boolean {
   );
 }
 
-function familyAt(spec: XfrmMsgSpec, payload: Uint8Array): number {
-  if (spec.familyOffset === undefined || payload.length < spec.familyOffset + 2) return 0;
-  return payload[spec.familyOffset]! | (payload[spec.familyOffset + 1]! << 8);
-}
-
 /**
  * Decodes one XFRM message (header + payload). `base` is the message's offset in its datagram, for
  * error positions. Unknown message types throw a NetlinkDecodeError.
  */
 export function decodeXfrm(header: NlMsgHeader, payload: Uint8Array, base = 0): XfrmMessage {
-  const spec = XFRM_MSG_SPECS.get(header.type);
+  return decodeXfrmAt(header, payload, 0, payload.length, base);
+}
+
+/** `decodeXfrm` of the payload `buf[start, end)` (no view of it is made). */
+export function decodeXfrmAt(
+  header: NlMsgHeader,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  base: number,
+): XfrmMessage {
+  const spec = specOf(header.type);
   if (!spec) {
     throw new NetlinkDecodeError(
       `unknown XFRM message type 0x${header.type.toString(16)}`,
@@ -49,39 +62,47 @@ export function decodeXfrm(header: NlMsgHeader, payload: Uint8Array, base = 0): 
       'nlmsghdr',
     );
   }
+  const path = spec.name;
+  const plen = end - start;
+  let body: unknown;
+  let bodyPad: Uint8Array | undefined;
+  let attrStart = start;
+  let family = 0;
+  if (spec.body && !isDumpRequest(header.type, header.flags)) {
+    if (plen < spec.min) {
+      throw new NetlinkDecodeError(
+        `${spec.name} body is ${plen} bytes, ${spec.body.desc} needs ${spec.min}`,
+        base + NLMSG_HDRLEN,
+        path,
+      );
+    }
+    const fo = spec.familyOffset;
+    if (fo !== undefined && plen >= fo + 2) family = buf[start + fo]! | (buf[start + fo + 1]! << 8);
+    const fast = spec.body.decodeUnchecked;
+    body = fast
+      ? fast(buf, start, spec.min, family)
+      : spec.body.decode(buf, start, spec.min, { base: base + NLMSG_HDRLEN - start, path, family });
+    const a = start + Math.min((spec.min + 3) & ~3, plen);
+    if (a > start + spec.min) bodyPad = buf.slice(start + spec.min, a);
+    attrStart = a;
+  }
+  const attrs = decodeAttrs(spec.attrs, buf, attrStart, end, {
+    base: base + NLMSG_HDRLEN + attrStart - start,
+    path,
+    family,
+  });
   const msg: XfrmMessage = {
     type: header.type,
     flags: header.flags,
     seq: header.seq,
     pid: header.pid,
-    attrs: [],
+    attrs,
   };
-  const path = spec.name;
-  let attrStart = 0;
-  let family = 0;
-  if (!isDumpRequest(header.type, header.flags) && spec.body) {
-    if (payload.length < spec.min) {
-      throw new NetlinkDecodeError(
-        `${spec.name} body is ${payload.length} bytes, ${spec.body.desc} needs ${spec.min}`,
-        base + NLMSG_HDRLEN,
-        path,
-      );
-    }
-    family = familyAt(spec, payload);
-    msg.body = spec.body.decode(payload, 0, spec.min, { base: base + NLMSG_HDRLEN, path, family });
-    attrStart = Math.min((spec.min + 3) & ~3, payload.length);
-    if (attrStart > spec.min) msg.bodyPad = payload.slice(spec.min, attrStart);
-  }
-  const attrEnd = payload.length;
-  const attrs = decodeAttrs(spec.attrs, payload, attrStart, attrEnd, {
-    base: base + NLMSG_HDRLEN + attrStart,
-    path,
-    family,
-  });
-  msg.attrs = attrs;
-  // parseAttrs stops when fewer than 4 bytes remain: keep them
-  const used = consumedLength(payload, attrStart, attrEnd);
-  if (used < attrEnd) msg.leftover = payload.slice(used, attrEnd);
+  if (body !== undefined) msg.body = body;
+  if (bodyPad) msg.bodyPad = bodyPad;
+  // the attribute walk stops when fewer than 4 bytes remain: keep them
+  const used = consumedLength(buf, attrStart, end);
+  if (used < end) msg.leftover = buf.slice(used, end);
   return msg;
 }
 
@@ -95,8 +116,8 @@ function consumedLength(b: Uint8Array, start: number, end: number): number {
   return Math.min(off, end);
 }
 
-/** Encodes an XFRM message. Attributes are given in wire order (by name, or decoded `Attr`s). */
-export function encodeXfrm(msg: {
+/** What `encodeXfrm` encodes (attributes in wire order, by name or as decoded `Attr`s). */
+export interface XfrmMessageInput {
   type: number;
   flags: number;
   seq: number;
@@ -105,22 +126,51 @@ export function encodeXfrm(msg: {
   bodyPad?: Uint8Array;
   attrs?: readonly AttrInput[];
   leftover?: Uint8Array;
-}): Uint8Array {
-  const spec = XFRM_MSG_SPECS.get(msg.type);
-  if (!spec) throw new NetlinkEncodeError(`unknown XFRM message type 0x${msg.type.toString(16)}`, 'nlmsghdr');
-  return withScratchWriter((w) => {
-    const hdrAt = w.alloc(NLMSG_HDRLEN);
-    if (!isDumpRequest(msg.type, msg.flags) && spec.body) {
-      if (msg.body === undefined) throw new NetlinkEncodeError(`${spec.name} needs a body`, spec.name);
-      const at = w.alloc(spec.min);
-      spec.body.encode(msg.body as never, w.buf, at, spec.name);
-      if (msg.bodyPad) w.bytes(msg.bodyPad);
-      else if (msg.attrs && msg.attrs.length > 0) w.align();
-    }
-    if (msg.attrs) encodeAttrs(spec.attrs, msg.attrs, w, spec.name);
-    if (msg.leftover) w.bytes(msg.leftover);
-    writeHeader({ len: w.len, type: msg.type, flags: msg.flags, seq: msg.seq, pid: msg.pid }, w.buf, hdrAt);
-  });
+}
+
+/** Encodes an XFRM message. Attributes are given in wire order (by name, or decoded `Attr`s). */
+export function encodeXfrm(msg: XfrmMessageInput): Uint8Array {
+  const w = takeScratchWriter();
+  try {
+    encodeXfrmInto(w, msg, msg.type, msg.flags, msg.seq, msg.pid);
+    return w.finish();
+  } finally {
+    releaseScratchWriter(w);
+  }
+}
+
+/**
+ * Appends one XFRM message to `w` (nlmsghdr from `type`/`flags`/`seq`/`pid`, which override the
+ * message's own; `nlmsg_len` from the content). Returns the message's offset in `w`.
+ */
+export function encodeXfrmInto(
+  w: ByteWriter,
+  msg: XfrmMessageInput,
+  type: number,
+  flags: number,
+  seq: number,
+  pid: number,
+): number {
+  const spec = specOf(type);
+  if (!spec) throw new NetlinkEncodeError(`unknown XFRM message type 0x${type.toString(16)}`, 'nlmsghdr');
+  const hdrAt = w.alloc(NLMSG_HDRLEN);
+  const attrs = msg.attrs;
+  if (spec.body && !isDumpRequest(type, flags)) {
+    if (msg.body === undefined) throw new NetlinkEncodeError(`${spec.name} needs a body`, spec.name);
+    const at = w.alloc(spec.min);
+    spec.body.encode(msg.body as never, w.buf, at, spec.name);
+    if (msg.bodyPad) w.bytes(msg.bodyPad);
+    else if (attrs && attrs.length > 0) w.align();
+  }
+  if (attrs) encodeAttrs(spec.attrs, attrs, w, spec.name);
+  if (msg.leftover) w.bytes(msg.leftover);
+  const dv = w.dv;
+  dv.setUint32(hdrAt, w.len - hdrAt, true);
+  dv.setUint16(hdrAt + 4, type, true);
+  dv.setUint16(hdrAt + 6, flags, true);
+  dv.setUint32(hdrAt + 8, seq, true);
+  dv.setUint32(hdrAt + 12, pid, true);
+  return hdrAt;
 }
 
 export { xfrmMsgName };

@@ -8,6 +8,7 @@ import {
   be16,
   be32,
   charArray,
+  copyBytes,
   fixedBytes,
   type PayloadCodec,
   s32,
@@ -338,7 +339,7 @@ export const sadhinfo = struct<T.XfrmuSadhinfo>('xfrmu_sadhinfo', 8, [
 // ---- variable-length structs: a fixed head and a tail whose size the head announces ----
 
 const keyBytes = {
-  decode: (b: Uint8Array, off: number, len: number) => b.slice(off, off + len),
+  decode: copyBytes,
   encode(v: unknown, out: Uint8Array, off: number, path: string) {
     if (!(v instanceof Uint8Array)) throw new NetlinkEncodeError('key must be bytes', path);
     out.set(v, off);

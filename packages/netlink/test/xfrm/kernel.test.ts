@@ -142,6 +142,28 @@ describe.skipIf(skip)(`real kernel in a private netns${skip ? ` (skipped: ${skip
     await client.flushPolicies();
   });
 
+  it('bulk adds ack once per datagram and still report a failure in the middle of one', async () => {
+    const ps = Array.from({ length: 100 }, (_, i) => policy(`10.2.0.${i}`, 1, i, i + 1));
+    // index 37 repeats index 5 (EEXIST) in the middle of the third 16-request datagram
+    ps[37] = policy('10.2.0.5', 1, 5, 6);
+    for (const ackEach of [false, true]) {
+      const err = await client.addPolicies(ps, { window: 64, perDatagram: 16, ackEach }).catch((e) => e);
+      expect(err).toBeInstanceOf(NetlinkError);
+      expect(err).toMatchObject({ errnoName: 'EEXIST', request: 'XFRM_MSG_NEWPOLICY' });
+      // the kernel went on with the rest of that datagram; nothing is sent after the failure
+      const n = (await client.spdInfo()).counts.outcnt;
+      expect(n).toBeGreaterThanOrEqual(47);
+      expect(n).toBeLessThan(100);
+      await client.flushPolicies();
+    }
+    await client.addPolicies(
+      ps.filter((_, i) => i !== 37),
+      { window: 64, perDatagram: 16 },
+    );
+    expect((await client.spdInfo()).counts.outcnt).toBe(99);
+    await client.flushPolicies();
+  });
+
   it('ALLOCSPI creates a larval SA with an SPI from the range; SAD info and dump see it', async () => {
     const sa = await client.allocSpi(
       {
