@@ -36,6 +36,7 @@ import {
 import type { XfrmState } from '../types/objects.ts';
 import type { Address, XfrmMark, XfrmSelector, XfrmUsersaInfo } from '../types/xfrm.ts';
 import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO, XFRM_OFFLOAD_FLAG, XFRM_STATE_FLAG } from '../types/xfrm.ts';
+import { SpiTable } from './spi-table.ts';
 import { XfrmError } from './xfrm-error.ts';
 
 /** `km.state` of an SA. */
@@ -168,18 +169,6 @@ export function protoMatches(proto: number, userproto: number): boolean {
   return userproto === 0 || proto === userproto || (userproto === 255 && isSpiProto(proto));
 }
 
-const TAG_USED = 0x10000;
-const TAG_SINGLE = 0x20000;
-
-function spiHash(family: number, d0: number, d1: number, d2: number, d3: number, spi: number, proto: number) {
-  let h = family === AF_INET ? d0 : d0 ^ Math.imul(d1, 0x27d4eb2d) ^ Math.imul(d2, 0x165667b1) ^ d3;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h ^= Math.imul(spi ^ (spi >>> 15), 0xc2b2ae35) ^ proto;
-  h ^= h >>> 13;
-  h = Math.imul(h, 0x9e3779b1);
-  return h ^ (h >>> 16);
-}
-
 function cloneState(s: XfrmState): XfrmState {
   return structuredClone(s);
 }
@@ -202,19 +191,8 @@ export class Sad {
   private readonly acqExpires: number;
   private acqSeq: number;
   private serial = 0;
-  /**
-   * Open-addressing table, one slot per distinct (daddr, spi, proto, family): 8 int32 per slot
-   * [d0, d1, d2, d3, spi, tag, markV, markM]; tag 0 = empty, -1 = deleted, else
-   * TAG_USED | SINGLE? | family << 8 | proto. markV/markM mirror the only SA when SINGLE is set,
-   * so the common lookup touches one typed-array line and returns the entry.
-   */
-  private spiKeys = new Int32Array(64 * 8);
-  private spiLists: (SadEntry[] | undefined)[] = new Array(64).fill(undefined);
-  /** first SA of each slot (the answer when the slot is SINGLE). */
-  private spiFirst: (SadEntry | undefined)[] = new Array(64).fill(undefined);
-  private spiMask = 63;
-  private spiSlots = 0;
-  private spiTombs = 0;
+  /** by-SPI hash for the datapath (`spi-table.ts`). */
+  private readonly bySpi = new SpiTable<SadEntry>(insertOrdered);
   /** (proto·2^32 + spi) → number of hashed SAs using it (ALLOCSPI uniqueness). */
   private readonly spiUse = new Map<number, number>();
   private readonly byAddr = new Map<string, SadEntry[]>();
@@ -356,112 +334,20 @@ export class Sad {
     this.armTimer(e, Math.floor(this.clock.now()));
   }
 
-  /** Slot index holding `e`'s key, or the free slot where it would go (negative: -(slot+1)). */
-  private spiFind(
-    family: number,
-    d0: number,
-    d1: number,
-    d2: number,
-    d3: number,
-    spi: number,
-    proto: number,
-  ): number {
-    const k = this.spiKeys;
-    const want = TAG_USED | (family << 8) | proto;
-    let i = spiHash(family, d0, d1, d2, d3, spi, proto) & this.spiMask;
-    let free = -1;
-    for (;;) {
-      const o = i << 3;
-      const tag = k[o + 5]!;
-      if (tag === 0) return -((free >= 0 ? free : i) + 1);
-      if (tag === -1) {
-        if (free < 0) free = i;
-      } else if (
-        (tag & ~TAG_SINGLE) === want &&
-        k[o + 4] === (spi | 0) &&
-        k[o] === (d0 | 0) &&
-        k[o + 1] === (d1 | 0) &&
-        k[o + 2] === (d2 | 0) &&
-        k[o + 3] === (d3 | 0)
-      )
-        return i;
-      i = (i + 1) & this.spiMask;
-    }
-  }
-
-  private writeSlot(i: number, list: SadEntry[]): void {
-    const o = i << 3;
-    const k = this.spiKeys;
-    const e = list[0]!;
-    k[o] = e.d0 | 0;
-    k[o + 1] = e.d1 | 0;
-    k[o + 2] = e.d2 | 0;
-    k[o + 3] = e.d3 | 0;
-    k[o + 4] = e.spi | 0;
-    k[o + 5] = TAG_USED | (list.length === 1 ? TAG_SINGLE : 0) | (e.family << 8) | e.proto;
-    k[o + 6] = e.markV;
-    k[o + 7] = e.markM;
-    this.spiLists[i] = list;
-    this.spiFirst[i] = e;
-  }
-
   private insertSpi(e: SadEntry): void {
-    if ((this.spiSlots + this.spiTombs + 1) * 2 > this.spiLists.length) this.rehashSpi();
-    const i = this.spiFind(e.family, e.d0, e.d1, e.d2, e.d3, e.spi, e.proto);
-    if (i >= 0) {
-      const list = this.spiLists[i]!;
-      insertOrdered(list, e);
-      this.writeSlot(i, list);
-    } else {
-      const slot = -i - 1;
-      if (this.spiKeys[(slot << 3) + 5] === -1) this.spiTombs--;
-      this.spiSlots++;
-      this.writeSlot(slot, [e]);
-    }
+    this.bySpi.add(e);
     e.inSpiHash = true;
     const k = e.proto * 0x1_0000_0000 + e.spi;
     this.spiUse.set(k, (this.spiUse.get(k) ?? 0) + 1);
   }
 
   private removeSpi(e: SadEntry): void {
-    const i = this.spiFind(e.family, e.d0, e.d1, e.d2, e.d3, e.spi, e.proto);
-    if (i < 0) return;
-    const list = this.spiLists[i]!;
-    const at = list.indexOf(e);
-    if (at < 0) return;
-    list.splice(at, 1);
-    if (list.length === 0) {
-      this.spiKeys.fill(0, i << 3, (i << 3) + 8);
-      this.spiKeys[(i << 3) + 5] = -1;
-      this.spiLists[i] = undefined;
-      this.spiFirst[i] = undefined;
-      this.spiSlots--;
-      this.spiTombs++;
-    } else {
-      this.writeSlot(i, list);
-    }
+    if (!this.bySpi.remove(e)) return;
     e.inSpiHash = false;
     const k = e.proto * 0x1_0000_0000 + e.spi;
     const n = (this.spiUse.get(k) ?? 1) - 1;
     if (n <= 0) this.spiUse.delete(k);
     else this.spiUse.set(k, n);
-  }
-
-  private rehashSpi(): void {
-    const lists = this.spiLists.filter((l): l is SadEntry[] => l !== undefined);
-    let size = this.spiLists.length;
-    while ((lists.length + 1) * 2 > size) size *= 2;
-    if (lists.length * 4 < size && size > 64 && this.spiTombs === 0) size /= 2;
-    this.spiKeys = new Int32Array(size * 8);
-    this.spiLists = new Array(size).fill(undefined);
-    this.spiFirst = new Array(size).fill(undefined);
-    this.spiMask = size - 1;
-    this.spiTombs = 0;
-    for (const l of lists) {
-      const e = l[0]!;
-      const slot = -this.spiFind(e.family, e.d0, e.d1, e.d2, e.d3, e.spi, e.proto) - 1;
-      this.writeSlot(slot, l);
-    }
   }
 
   private unlink(e: SadEntry): void {
@@ -507,37 +393,7 @@ export class Sad {
     proto: number,
     mark: number,
   ): SadEntry | undefined {
-    const v4 = family === AF_INET;
-    const k = this.spiKeys;
-    const want = TAG_USED | (family << 8) | proto;
-    const x1 = v4 ? 0 : d1 | 0;
-    const x2 = v4 ? 0 : d2 | 0;
-    const x3 = v4 ? 0 : d3 | 0;
-    const s32 = spi | 0;
-    const a0 = d0 | 0;
-    let i = spiHash(family, a0, x1, x2, x3, s32, proto) & this.spiMask;
-    for (;;) {
-      const o = i << 3;
-      const tag = k[o + 5]!;
-      if (tag === 0) return undefined;
-      if (
-        (tag & ~TAG_SINGLE) === want &&
-        k[o + 4] === s32 &&
-        k[o] === a0 &&
-        k[o + 1] === x1 &&
-        k[o + 2] === x2 &&
-        k[o + 3] === x3
-      ) {
-        if ((tag & TAG_SINGLE) !== 0) return (mark & k[o + 7]!) === k[o + 6] ? this.spiFirst[i] : undefined;
-        const list = this.spiLists[i]!;
-        for (let j = 0; j < list.length; j++) {
-          const e = list[j]!;
-          if ((mark & e.markM) === e.markV) return e;
-        }
-        return undefined;
-      }
-      i = (i + 1) & this.spiMask;
-    }
+    return this.bySpi.lookup(family, d0, d1, d2, d3, spi, proto, mark);
   }
 
   /** Convenience form of `lookupSpi` (`mark` is the lookup mark, e.g. `req.v & req.m`). */

@@ -115,8 +115,16 @@ export interface CompiledSelector {
   ifindex: number;
 }
 
-/** Validates and compiles a selector. `family` overrides `sel.family` when given (AF_UNSPEC SA selectors). */
-export function compileSelector(sel: XfrmSelector, family = sel.family): CompiledSelector {
+/**
+ * Validates and compiles a selector. `family` overrides `sel.family` when given (AF_UNSPEC SA
+ * selectors); `daddr`/`saddr` are the addresses' words when the caller has parsed them already.
+ */
+export function compileSelector(
+  sel: XfrmSelector,
+  family = sel.family,
+  daddr?: Words4,
+  saddr?: Words4,
+): CompiledSelector {
   if (sel === null || typeof sel !== 'object') throw new XfrmError('EINVAL', 'selector must be an object');
   const plD = checkUint(sel.prefixlenD, 8, 'selector prefixlen_d');
   const plS = checkUint(sel.prefixlenS, 8, 'selector prefixlen_s');
@@ -125,8 +133,8 @@ export function compileSelector(sel: XfrmSelector, family = sel.family): Compile
     throw new XfrmError('EINVAL', 'Invalid prefix length in selector (must be <= 32 for IPv4)');
   if (family !== AF_INET && (plD > 128 || plS > 128))
     throw new XfrmError('EINVAL', 'Invalid prefix length in selector (must be <= 128 for IPv6)');
-  const d: Words4 = addressWords(sel.daddr);
-  const s: Words4 = addressWords(sel.saddr);
+  const d: Words4 = daddr ?? addressWords(sel.daddr);
+  const s: Words4 = saddr ?? addressWords(sel.saddr);
   const pd = Math.min(plD, bits);
   const ps = Math.min(plS, bits);
   const m = (plen: number, i: number) => (family === AF_INET && i > 0 ? 0 : maskWord(plen, i));

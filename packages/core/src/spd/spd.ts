@@ -9,10 +9,11 @@
  * - index generation `gen | dir`, gen += 8, 0 → 8, collisions skipped, a free user index is kept;
  * - lookup: SUB type first, then MAIN; default policy per direction when nothing matches.
  *
- * Lookup structure, per (type, dir, family): tuple-space search (`tuple-index.ts`): one hash table per
- * destination prefix length keyed by the masked destination, bins sorted by (class, priority, age)
- * and split by source prefix length when large. A lookup probes one table per present prefix length,
- * skipping tables whose best rank cannot beat the match so far; cost is flat in the number of policies.
+ * Lookup structure, per (type, dir, family): `chain-index.ts` — policies in chain-ordered lists of
+ * typed records, by destination cell (/16 for IPv4, /32 for IPv6) for the prefixes at least that long,
+ * and in a tuple-space search over the shorter prefixes; a lookup reads the short-prefix tables and
+ * one cell, whatever the number of policies. Identity (EEXIST/replace) is a hash table on the
+ * identity fields (`policy-identity.ts`).
  */
 
 import type { Clock } from '../lifetime/clock.ts';
@@ -32,8 +33,10 @@ import {
   XFRM_POLICY_TYPE,
   XFRM_USERPOLICY,
 } from '../types/xfrm.ts';
-import { addressWords } from './address-words.ts';
+import { addressWords, type Words4 } from './address-words.ts';
+import { ChainIndex, type ChainIndexOptions } from './chain-index.ts';
 import { clonePlain } from './clone.ts';
+import { type IdentityFields, IdentityTable, identityHash } from './policy-identity.ts';
 import {
   type CompiledFlow,
   type CompiledSelector,
@@ -42,7 +45,8 @@ import {
   compileSelector,
   type Flow,
 } from './selector.ts';
-import { TupleIndex } from './tuple-index.ts';
+
+export { selectorKey } from './policy-identity.ts';
 
 export const XFRM_MAX_DEPTH = 6;
 export const XFRM_POLICY_HASHMAX = 1_048_576;
@@ -64,14 +68,16 @@ export interface SpdEntry extends Timed {
   readonly cls: number;
   /** cls·2^32 + priority: the primary order key. */
   readonly rank: number;
-  readonly sel: CompiledSelector;
   /** signed 32-bit views, v already `&= m`. */
   readonly markV: number;
   readonly markM: number;
   readonly ifId: number;
-  readonly identity: string;
-  /** exact-hash placement (host/host selector). */
+  /** hash of the identity fields (`policy-identity.ts`). */
+  readonly identityHash: number;
+  /** host/host selector (full-length prefixes on both sides). */
   readonly exact: boolean;
+  /** id in the chain's lookup index (maintained by the index; -1 when not indexed). */
+  indexId: number;
 }
 
 export interface SpdInsertResult {
@@ -111,6 +117,8 @@ export interface PolicyQuery {
 
 export interface SpdOptions {
   clock?: Clock;
+  /** split thresholds of the lookup index (the defaults suit every size; tests use small ones). */
+  index?: ChainIndexOptions;
 }
 
 export interface SpdInfo {
@@ -131,13 +139,6 @@ const TEMPLATE_PROTOS = new Set<number>([
   IPPROTO.ROUTING,
   IPPROTO.DSTOPTS,
 ]);
-
-function secCtxKey(c: XfrmUserSecCtx | undefined): string {
-  if (c === undefined) return '';
-  let hex = '';
-  for (const b of c.ctx) hex += b.toString(16).padStart(2, '0');
-  return `${c.ctxAlg}:${c.ctxDoi}:${hex}`;
-}
 
 function checkSecCtx(c: XfrmUserSecCtx | undefined): void {
   if (c === undefined) return;
@@ -206,41 +207,6 @@ export function validatePolicy(p: XfrmPolicy): number[] {
   return families;
 }
 
-/** Byte-identity key of a 56-byte selector (padding and `user` included). */
-export function selectorKey(sel: XfrmSelector): string {
-  const d = addressWords(sel.daddr);
-  const s = addressWords(sel.saddr);
-  const pad = sel.pad;
-  const p = pad === undefined ? '0,0,0' : `${pad[0] ?? 0},${pad[1] ?? 0},${pad[2] ?? 0}`;
-  return [
-    d.join('.'),
-    s.join('.'),
-    sel.dport,
-    sel.dportMask,
-    sel.sport,
-    sel.sportMask,
-    sel.family,
-    sel.prefixlenD,
-    sel.prefixlenS,
-    sel.proto,
-    p,
-    sel.ifindex | 0,
-    sel.user >>> 0,
-  ].join('|');
-}
-
-function identityKey(
-  dir: number,
-  type: number,
-  ifId: number,
-  v: number,
-  m: number,
-  sel: XfrmSelector,
-  ctx?: XfrmUserSecCtx,
-) {
-  return `${dir}/${type}/${ifId}/${v >>> 0}/${m >>> 0}/${selectorKey(sel)}/${secCtxKey(ctx)}`;
-}
-
 /** True if `a` precedes `b` in chain order. */
 export function policyBefore(a: SpdEntry, b: SpdEntry): boolean {
   return a.rank < b.rank || (a.rank === b.rank && a.serial < b.serial);
@@ -248,11 +214,26 @@ export function policyBefore(a: SpdEntry, b: SpdEntry): boolean {
 
 // ------------------------------------------------------------------ per (type, dir, family) index
 
-/** One chain's lookup index (tuple-space search, see `tuple-index.ts`). */
-class PolicyIndex extends TupleIndex<SpdEntry> {
-  constructor(readonly family: number) {
-    super(family === AF_INET ? 32 : 128);
+/** One chain's lookup index (see `chain-index.ts`). */
+class PolicyIndex extends ChainIndex<SpdEntry> {
+  constructor(
+    readonly family: number,
+    opts?: ChainIndexOptions,
+  ) {
+    super(family === AF_INET ? 32 : 128, opts);
   }
+}
+
+function entryIdentity(e: SpdEntry): IdentityFields {
+  return {
+    dir: e.dir,
+    type: e.type,
+    ifId: e.ifId,
+    markV: e.markV,
+    markM: e.markM,
+    sel: e.policy.info.sel,
+    secCtx: e.policy.secCtx,
+  };
 }
 
 // ------------------------------------------------------------------ the SPD
@@ -275,7 +256,7 @@ export class Spd {
   private idxGenerator = 0;
   private idxHmask = 7;
   private readonly byIndex = new Map<number, SpdEntry>();
-  private readonly byIdentity = new Map<string, SpdEntry>();
+  private readonly byIdentity = new IdentityTable<SpdEntry>(entryIdentity, (e) => e.identityHash);
   /** [type][dir][fam] with fam 0 = IPv4, 1 = IPv6. */
   private readonly indexes: PolicyIndex[][][];
   private readonly counts = [0, 0, 0];
@@ -288,7 +269,7 @@ export class Spd {
   constructor(opts: SpdOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.indexes = [0, 1].map(() =>
-      [0, 1, 2].map(() => [new PolicyIndex(AF_INET), new PolicyIndex(AF_INET6)]),
+      [0, 1, 2].map(() => [new PolicyIndex(AF_INET, opts.index), new PolicyIndex(AF_INET6, opts.index)]),
     );
   }
 
@@ -331,7 +312,14 @@ export class Spd {
     }
   }
 
-  private build(p: XfrmPolicy, families: number[], index: number, identity: string): SpdEntry {
+  private build(
+    p: XfrmPolicy,
+    families: number[],
+    index: number,
+    identityHash: number,
+    d: Words4,
+    s: Words4,
+  ): [SpdEntry, CompiledSelector] {
     let policy: XfrmPolicy;
     try {
       policy = clonePlain(p);
@@ -345,7 +333,7 @@ export class Spd {
     if (policy.mark !== undefined) policy.mark = { v: (mv & mm) >>> 0, m: mm };
     const ifId = checkUint(policy.ifId ?? 0, 32, 'if_id');
     policy.tmpls = (policy.tmpls ?? []).map((t, i) => ({ ...t, family: families[i]! }));
-    const sel = compileSelector(info.sel);
+    const sel = compileSelector(info.sel, info.sel.family, d, s);
     const bits = info.sel.family === AF_INET ? 32 : 128;
     info.index = index;
     info.share = 0;
@@ -353,7 +341,7 @@ export class Spd {
     const cls =
       policy.offload !== undefined && (policy.offload.flags & XFRM_OFFLOAD_FLAG.PACKET) !== 0 ? 0 : 1;
     const priority = checkUint(info.priority, 32, 'priority');
-    return {
+    const e: SpdEntry = {
       policy,
       dir: info.dir,
       type,
@@ -363,24 +351,25 @@ export class Spd {
       serial: ++this.serial,
       cls,
       rank: cls * 0x1_0000_0000 + priority,
-      sel,
       markV: (mv & mm) | 0,
       markM: mm | 0,
       ifId,
-      identity,
+      identityHash,
       exact: sel.prefixlenD === bits && sel.prefixlenS === bits,
+      indexId: -1,
       timerGen: 0,
     };
+    return [e, sel];
   }
 
   private indexFor(e: SpdEntry): PolicyIndex {
     return this.indexes[e.type]![e.dir]![e.family === AF_INET ? 0 : 1]!;
   }
 
-  private link(e: SpdEntry): void {
+  private link(e: SpdEntry, sel: CompiledSelector): void {
     this.byIndex.set(e.index, e);
-    this.byIdentity.set(e.identity, e);
-    this.indexFor(e).add(e);
+    this.byIdentity.add(e);
+    this.indexFor(e).add(e, sel);
     this.counts[e.dir]!++;
     if (this.byIndex.size > this.idxHmask && this.idxHmask + 1 < XFRM_POLICY_HASHMAX) {
       this.idxHmask = (this.idxHmask + 1) * 2 - 1;
@@ -391,7 +380,7 @@ export class Spd {
   private unlink(e: SpdEntry): void {
     if (this.byIndex.get(e.index) !== e) return;
     this.byIndex.delete(e.index);
-    this.byIdentity.delete(e.identity);
+    this.byIdentity.delete(e);
     this.indexFor(e).remove(e);
     this.counts[e.dir]!--;
     this.timers.cancel(e);
@@ -404,15 +393,26 @@ export class Spd {
     const mv = checkUint(p.mark?.v ?? 0, 32, 'mark value');
     const mm = checkUint(p.mark?.m ?? 0, 32, 'mark mask');
     const ifId = checkUint(p.ifId ?? 0, 32, 'if_id');
-    const id = identityKey(dir, type, ifId, mv & mm, mm, p.info.sel, p.secCtx);
-    const old = this.byIdentity.get(id);
+    const d = addressWords(p.info.sel.daddr);
+    const s = addressWords(p.info.sel.saddr);
+    const x: IdentityFields = {
+      dir,
+      type,
+      ifId,
+      markV: mv & mm,
+      markM: mm,
+      sel: p.info.sel,
+      secCtx: p.secCtx,
+    };
+    const h = identityHash(x, d, s);
+    const old = this.byIdentity.find(h, x, d, s);
     if (old !== undefined && excl) throw new XfrmError('EEXIST');
     // build first so that bad input fails before the table changes
     const index = old !== undefined ? old.index : this.peekIndex(dir, p.info.index);
-    const e = this.build(p, families, index, id);
+    const [e, sel] = this.build(p, families, index, h, d, s);
     if (old !== undefined) this.unlink(old);
     else this.commitIndex(dir, p.info.index, index);
-    this.link(e);
+    this.link(e, sel);
     return old !== undefined ? { entry: e, replaced: old.policy } : { entry: e };
   }
 
@@ -478,9 +478,10 @@ export class Spd {
     checkSecCtx(q.secCtx);
     if (q.sel === undefined) throw new XfrmError('EINVAL', 'selector required when index is 0');
     // exact (v, m) as requested: a stored policy has v already masked, so an unmasked request never matches
-    return this.byIdentity.get(
-      `${dir}/${type}/${ifId}/${mv}/${mm}/${selectorKey(q.sel)}/${secCtxKey(q.secCtx)}`,
-    );
+    const x: IdentityFields = { dir, type, ifId, markV: mv, markM: mm, sel: q.sel, secCtx: q.secCtx };
+    const d = addressWords(q.sel.daddr);
+    const s = addressWords(q.sel.saddr);
+    return this.byIdentity.find(identityHash(x, d, s), x, d, s);
   }
 
   /** FLUSHPOLICY of one type. Returns how many were deleted. */

@@ -3,20 +3,34 @@ import { describe, expect, it } from 'vitest';
 import { XfrmError } from '../../src/sad/xfrm-error.ts';
 import { referenceLookup } from '../../src/spd/reference.ts';
 import type { Flow } from '../../src/spd/selector.ts';
-import { Spd } from '../../src/spd/spd.ts';
+import { Spd, type SpdOptions } from '../../src/spd/spd.ts';
 import type { XfrmPolicy } from '../../src/types/objects.ts';
 import { AF_INET, AF_INET6, IPPROTO, XFRM_OFFLOAD_FLAG } from '../../src/types/xfrm.ts';
 import { policy } from '../sad/fixtures.ts';
 
-// addresses from a small pool so that prefixes and flows overlap often
+// addresses from a small pool so that prefixes and flows overlap often; the first part varies too,
+// so that short prefixes and cells (/16 IPv4, /32 IPv6) differ
 const v4 = fc
-  .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 }))
-  .map(([a, b, c]) => `10.${a}.${b * 64}.${c}`);
+  .tuple(
+    fc.constantFrom(10, 10, 11, 172, 255),
+    fc.integer({ min: 0, max: 3 }),
+    fc.integer({ min: 0, max: 3 }),
+    fc.integer({ min: 0, max: 255 }),
+  )
+  .map(([o, a, b, c]) => `${o}.${a}.${b * 64}.${c}`);
 const v6 = fc
-  .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 0xffff }))
-  .map(([a, b, c]) => `2001:db8:${a.toString(16)}::${b.toString(16)}:${c.toString(16)}`);
-const plen4 = fc.oneof(fc.constantFrom(0, 8, 16, 24, 32, 32, 32), fc.integer({ min: 0, max: 32 }));
-const plen6 = fc.oneof(fc.constantFrom(0, 32, 48, 64, 112, 128, 128, 128), fc.integer({ min: 0, max: 128 }));
+  .tuple(
+    fc.constantFrom('2001:db8', '2001:db8', '2001:db9', '3fff:0', 'fe80:8000'),
+    fc.integer({ min: 0, max: 3 }),
+    fc.integer({ min: 0, max: 3 }),
+    fc.integer({ min: 0, max: 0xffff }),
+  )
+  .map(([w, a, b, c]) => `${w}:${a.toString(16)}::${b.toString(16)}:${c.toString(16)}`);
+const plen4 = fc.oneof(fc.constantFrom(0, 8, 15, 16, 24, 32, 32, 32), fc.integer({ min: 0, max: 32 }));
+const plen6 = fc.oneof(
+  fc.constantFrom(0, 16, 31, 32, 48, 64, 112, 128, 128, 128),
+  fc.integer({ min: 0, max: 128 }),
+);
 const port = fc.constantFrom(0, 22, 80, 443, 4500, 8080);
 const portMask = fc.constantFrom(0, 0, 0xffff, 0xff00, 0xfff0);
 const proto = fc.constantFrom(0, 0, IPPROTO.TCP, IPPROTO.UDP, IPPROTO.ICMP);
@@ -117,31 +131,44 @@ function apply(spd: Spd, ops: Op[]): void {
   }
 }
 
+// default split thresholds, and tiny ones so that cells and tuple entries split and merge constantly
+const INDEX_OPTIONS: [string, SpdOptions][] = [
+  ['default index', {}],
+  ['tiny split thresholds', { index: { cellSplit: 2, splitAt: 2, directCellsFrom: 1 } }],
+];
+
 describe('indexed SPD lookup equals the linear-scan reference', () => {
   for (const [name, family] of [
     ['IPv4', AF_INET],
     ['IPv6', AF_INET6],
-  ] as const) {
-    it(`${name}: random policy sets and flows`, () => {
-      fc.assert(
-        fc.property(
-          opsArb(family),
-          fc.array(flowArb(family), { minLength: 1, maxLength: 40 }),
-          (ops, flows) => {
-            const spd = new Spd();
-            apply(spd, ops);
-            const entries = spd.entries();
-            for (const f of flows) {
-              const got = spd.lookup(f.dir, f).policy;
-              const want = referenceLookup(entries, f.dir, f);
-              expect(got?.index).toBe(want?.index);
-            }
-          },
-        ),
-        { numRuns: 300 },
-      );
-    });
-  }
+  ] as const)
+    for (const [variant, options] of INDEX_OPTIONS) {
+      it(`${name}, ${variant}: random policy sets and flows`, () => {
+        fc.assert(
+          fc.property(
+            opsArb(family),
+            fc.array(flowArb(family), { minLength: 1, maxLength: 40 }),
+            (ops, flows) => {
+              const spd = new Spd(options);
+              const check = () => {
+                const entries = spd.entries();
+                for (const f of flows) {
+                  const got = spd.lookup(f.dir, f).policy;
+                  const want = referenceLookup(entries, f.dir, f);
+                  expect(got?.index).toBe(want?.index);
+                }
+              };
+              // lookups between the operations too: every structure the index passes through is checked
+              for (let i = 0; i < ops.length; i += 8) {
+                apply(spd, ops.slice(i, i + 8));
+                check();
+              }
+            },
+          ),
+          { numRuns: 300 },
+        );
+      });
+    }
 
   it('large buckets (many policies on one destination prefix) use the source trie correctly', () => {
     fc.assert(

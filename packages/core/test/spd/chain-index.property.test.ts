@@ -1,16 +1,17 @@
 /**
- * Edge cases of the tuple-space index (tuple-index.ts) against the linear reference: many policies in
- * one bin (split by source prefix and merged back), priority ties (age decides), deletions that
- * empty bins and whole prefix-length tables, IPv6, /0 wildcards, marks and if_id, UPDPOLICY
- * replacement, and packet-offloaded policies.
+ * Edge cases of the chain index (chain-index.ts) against the linear reference: many policies in one
+ * cell or one destination prefix (moved to the tuple tables, split by source prefix and merged back),
+ * priority ties (age decides), deletions that empty lists, cells and whole prefix-length tables,
+ * IPv6, /0 wildcards, marks and if_id, UPDPOLICY replacement and packet-offloaded policies — with the
+ * default split thresholds and with tiny ones, so that every structure is passed through.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { XfrmError } from '../../src/sad/xfrm-error.ts';
+import { CELL_SPLIT, SPLIT_AT } from '../../src/spd/chain-index.ts';
 import { referenceLookup } from '../../src/spd/reference.ts';
 import type { Flow } from '../../src/spd/selector.ts';
 import { Spd } from '../../src/spd/spd.ts';
-import { FILTER_FROM, SPLIT_AT } from '../../src/spd/tuple-index.ts';
 import type { XfrmPolicy } from '../../src/types/objects.ts';
 import { AF_INET, AF_INET6, IPPROTO, XFRM_OFFLOAD_FLAG } from '../../src/types/xfrm.ts';
 import { policy } from '../sad/fixtures.ts';
@@ -127,40 +128,44 @@ function apply(spd: Spd, op: Op): void {
   }
 }
 
-describe('tuple-space index edge cases equal the linear reference', () => {
+describe('chain index edge cases equal the linear reference', () => {
   for (const [name, family] of [
     ['IPv4', AF_INET],
     ['IPv6', AF_INET6],
-  ] as const) {
-    it(`${name}: dense collisions, ties, marks, if_id, offload, add/update/delete interleaved with lookups`, () => {
-      const op: fc.Arbitrary<Op> = fc.oneof(
-        { weight: 5, arbitrary: shapeArb(family).map((x) => ({ kind: 'add' as const, x })) },
-        { weight: 2, arbitrary: shapeArb(family).map((x) => ({ kind: 'upd' as const, x })) },
-        { weight: 3, arbitrary: fc.nat().map((at) => ({ kind: 'del' as const, at })) },
-      );
-      fc.assert(
-        fc.property(
-          fc.array(op, { minLength: 1, maxLength: 120 }),
-          fc.array(flowArb(family), { minLength: 1, maxLength: 12 }),
-          (ops, flows) => {
-            const spd = new Spd();
-            // check after every 10 operations: bins split, merge and disappear along the way
-            ops.forEach((o, i) => {
-              apply(spd, o);
-              if (i % 10 === 9) check(spd, flows);
-            });
-            check(spd, flows);
-          },
-        ),
-        { numRuns: 200 },
-      );
-    });
-  }
+  ] as const)
+    for (const [variant, options] of [
+      ['default index', {}],
+      ['tiny split thresholds', { index: { cellSplit: 3, splitAt: 2, directCellsFrom: 1 } }],
+    ] as const) {
+      it(`${name}, ${variant}: dense collisions, ties, marks, if_id, offload, add/update/delete interleaved with lookups`, () => {
+        const op: fc.Arbitrary<Op> = fc.oneof(
+          { weight: 5, arbitrary: shapeArb(family).map((x) => ({ kind: 'add' as const, x })) },
+          { weight: 2, arbitrary: shapeArb(family).map((x) => ({ kind: 'upd' as const, x })) },
+          { weight: 3, arbitrary: fc.nat().map((at) => ({ kind: 'del' as const, at })) },
+        );
+        fc.assert(
+          fc.property(
+            fc.array(op, { minLength: 1, maxLength: 120 }),
+            fc.array(flowArb(family), { minLength: 1, maxLength: 12 }),
+            (ops, flows) => {
+              const spd = new Spd(options);
+              // check after every 10 operations: lists split, merge and disappear along the way
+              ops.forEach((o, i) => {
+                apply(spd, o);
+                if (i % 10 === 9) check(spd, flows);
+              });
+              check(spd, flows);
+            },
+          ),
+          { numRuns: 200 },
+        );
+      });
+    }
 
   it('one destination bin far above the split threshold, then drained to empty', () => {
     fc.assert(
       fc.property(
-        fc.array(shapeArb(AF_INET), { minLength: 3 * SPLIT_AT, maxLength: 6 * SPLIT_AT }),
+        fc.array(shapeArb(AF_INET), { minLength: 2 * SPLIT_AT, maxLength: 3 * SPLIT_AT }),
         fc.array(flowArb(AF_INET), { minLength: 1, maxLength: 10 }),
         fc.nat(),
         (xs, flows, seed) => {
@@ -168,23 +173,25 @@ describe('tuple-space index edge cases equal the linear reference', () => {
           for (const x of xs) apply(spd, { kind: 'add', x: { ...x, d: 5, pd: 32 } });
           const pinned = flows.map((f) => ({ ...f, daddr: addr(AF_INET, 5) }));
           check(spd, pinned);
-          // delete in a scrambled order, checking as the bin shrinks below the merge threshold
+          // delete in a scrambled order, checking as the bin shrinks: at every step around the merge
+          // threshold, every few steps elsewhere
           let k = seed;
           while (spd.size > 0) {
             const all = spd.entries();
             k = (k * 1103515245 + 12345) >>> 0;
             spd.remove(all[k % all.length]!);
-            check(spd, pinned);
+            const n = spd.size;
+            if (Math.abs(n - SPLIT_AT / 2) <= 2 || n % 16 === 0) check(spd, pinned);
           }
           expect(spd.lookup(OUT, pinned[0]!).usedDefault).toBe(true);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 25 },
     );
   });
 
-  it(`IPv4 chains above ${FILTER_FROM} policies (per-/16 prefix-length filter), growing and shrinking`, () => {
-    // destinations spread over a few /16 blocks with prefix lengths on both sides of /16
+  it(`IPv4 cells above ${CELL_SPLIT} policies (moved to the tuple tables and back), growing and shrinking`, () => {
+    // destinations spread over a few /16 cells with prefix lengths on both sides of /16
     const dst = fc
       .tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 }))
       .map(([a, b, c]) => `10.${a}.${b * 64}.${c}`);
@@ -230,7 +237,7 @@ describe('tuple-space index edge cases equal the linear reference', () => {
       }));
     fc.assert(
       fc.property(
-        fc.array(pol, { minLength: FILTER_FROM + 20, maxLength: FILTER_FROM + 200 }),
+        fc.array(pol, { minLength: CELL_SPLIT + 20, maxLength: 4 * CELL_SPLIT }),
         fc.array(flow, { minLength: 5, maxLength: 30 }),
         fc.nat(),
         (ps, flows, seed) => {
