@@ -11,7 +11,11 @@
  *                         1400-byte inner IP packets sent 64 at a time (`sendBatch`: each stage works
  *                         on the batch; same bytes, counters and cycle charges as `send` per frame,
  *                         tested); baseline: `esp.encap.1400` of this run. Each packet is encrypted
- *                         AND decrypted, so the AES work alone is about twice the baseline's.
+ *                         AND decrypted, so the AES work alone is about twice the baseline's. The
+ *                         `what` text also gives the rate with the two DPUs on two threads
+ *                         (`ThreadedLink`: BFL and the wire on this thread, BFR in a worker on a
+ *                         replica, batches pipelined through SharedArrayBuffer slabs; same packets and
+ *                         counters, tested), which splits the AES work when a second core is free.
  *   sim.pipeline.modeled  the same with modeled crypto (AES-GCM skipped; the cycle model still charges it).
  *
  * The topology is configured like the tests do (seed SAs and policies as objects through XfrmClient
@@ -21,13 +25,14 @@ import { performance } from 'node:perf_hooks';
 import type { XfrmPolicy } from '@xfrmkit/core';
 import { XfrmClient } from '@xfrmkit/netlink';
 import {
+  type BatchDelivery,
   createSimMachine,
   hostFrame,
   InProcTransport,
   NETLINK_XFRM,
   seedConfig,
-  seedPolicy,
-  seedState,
+  seedDpu,
+  ThreadedLink,
   TwoDpuTopology,
 } from '@xfrmkit/sim';
 import { benchEsp } from './esp.ts';
@@ -37,6 +42,7 @@ import {
   measureRate,
   result,
   selected,
+  summarize,
   withBaseline,
 } from './harness.ts';
 import {
@@ -97,8 +103,10 @@ async function simProgram(opts: BenchOptions, log: (s: string) => void): Promise
 }
 
 /** The seed two-DPU topology, configured through XfrmClient, ready to carry VXLAN both ways. */
-export async function seededTopology(modeledCrypto: boolean): Promise<TwoDpuTopology> {
-  const cfg = seedConfig({ esn: true });
+export async function seededTopology(
+  modeledCrypto: boolean,
+  cfg = seedConfig({ esn: true }),
+): Promise<TwoDpuTopology> {
   const topo = new TwoDpuTopology({
     profile: 'bf3',
     vni: cfg.vni,
@@ -108,20 +116,109 @@ export async function seededTopology(modeledCrypto: boolean): Promise<TwoDpuTopo
     vxlanMtu: cfg.vxlanMtu,
     modeledCrypto,
   });
-  for (const [side, dpu] of [
-    ['left', topo.bfl],
-    ['right', topo.bfr],
-  ] as const) {
-    const c = XfrmClient.over(new InProcTransport(dpu.sim.machine, NETLINK_XFRM));
-    try {
-      const ifx = dpu.sim.ifindex('p0');
-      for (const dir of ['out', 'in'] as const) await c.addState(seedState(cfg, side, dir, ifx));
-      for (const dir of ['out', 'in'] as const) await c.addPolicy(seedPolicy(cfg, side, dir, ifx));
-    } finally {
-      c.close();
-    }
-  }
+  await seedDpu(topo.bfl, cfg, 'left');
+  await seedDpu(topo.bfr, cfg, 'right');
   return topo;
+}
+
+/** Throws unless every packet of `d` arrived as sent, having crossed the wire as ESP. */
+function checkIntact(id: string, d: BatchDelivery, frames: readonly Uint8Array[]): void {
+  for (let i = 0; i < d.count; i++) {
+    const got = d.frame(i);
+    if (!got || Buffer.compare(Buffer.from(got), Buffer.from(frames[i]!)) !== 0)
+      throw new Error(
+        `${id}: batch frame ${i} not delivered intact (${d.drops[i]?.reason ?? 'payload mismatch'})`,
+      );
+    if (!d.ipsec[i]) throw new Error(`${id}: batch frame ${i} crossed the wire without ESP`);
+  }
+}
+
+/** One thread: `sendBatch` on a topology past its correctness checks; Mpps samples. */
+async function pipelineOneThread(
+  id: string,
+  topo: TwoDpuTopology,
+  frames: readonly Uint8Array[],
+  k0: number,
+  opts: BenchOptions,
+): Promise<{ samples: number[]; sent: number }> {
+  const per = frames.length;
+  let k = k0;
+  const wire0 = topo.wire.frames;
+  const esp0 = topo.bfr.datapath.ethtool().ipsec_rx_pkts ?? 0n;
+  let sent = 0;
+  let lost = 0;
+  const samples = await measureRate(
+    id,
+    () => {
+      const d = topo.sendBatch('left', frames, k);
+      lost += d.count - d.delivered;
+      k += per;
+      sent += per;
+    },
+    per / 1e6,
+    opts,
+  );
+  if (lost) throw new Error(`${id}: ${lost} of ${sent} packets were not delivered`);
+  // every measured packet crossed the wire once and was decrypted by BFR's RX datapath
+  const esp = (topo.bfr.datapath.ethtool().ipsec_rx_pkts ?? 0n) - esp0;
+  if (topo.wire.frames - wire0 !== sent || esp !== BigInt(sent))
+    throw new Error(`${id}: ${sent} packets sent, ${topo.wire.frames - wire0} on the wire, ${esp} decrypted`);
+  return { samples, sent };
+}
+
+/**
+ * Two threads: a fresh seeded topology whose BFR receives in a worker thread (`ThreadedLink`: BFL
+ * OVS + TX datapath + wire on this thread, BFR RX datapath + VXLAN decap on the other, batches
+ * pipelined through a ring of SharedArrayBuffer slabs); Mpps samples.
+ */
+async function pipelineTwoThreads(
+  id: string,
+  modeled: boolean,
+  frames: readonly Uint8Array[],
+  opts: BenchOptions,
+): Promise<{ samples: number[]; sent: number }> {
+  const cfg = seedConfig({ esn: true });
+  const topo = await seededTopology(modeled, cfg);
+  const link = await ThreadedLink.start(topo, { from: 'left', cfg, maxBatch: frames.length });
+  let stopped = false;
+  try {
+    const per = frames.length;
+    let k = 0;
+    // correctness first (the replica past the ESN window's first 128 packets, where its batch path starts)
+    const check = (d: BatchDelivery) => checkIntact(`${id} (two threads)`, d, frames);
+    for (let round = 0; round < 4; round++, k += per) link.send(frames, k, check);
+    link.flush();
+    const wire0 = topo.wire.frames;
+    let sent = 0;
+    let lost = 0;
+    const done = (d: BatchDelivery) => {
+      lost += d.count - d.delivered;
+    };
+    const samples = await measureRate(
+      `${id} (two threads)`,
+      () => {
+        link.send(frames, k, done);
+        k += per;
+        sent += per;
+      },
+      per / 1e6,
+      opts,
+    );
+    link.flush();
+    stopped = true;
+    const replica = await link.stop();
+    if (lost) throw new Error(`${id}: ${lost} of ${sent} packets were not delivered (two threads)`);
+    // every measured packet crossed the wire once and was decrypted by BFR's RX datapath (the replica)
+    const esp = (replica.ethtool.ipsec_rx_pkts ?? 0n) - BigInt(4 * per);
+    if (topo.wire.frames - wire0 !== sent || esp !== BigInt(sent))
+      throw new Error(
+        `${id}: ${sent} packets sent, ${topo.wire.frames - wire0} on the wire, ${esp} decrypted`,
+      );
+    return { samples, sent };
+  } finally {
+    if (!stopped) await link.stop().catch(() => {});
+    topo.dispose();
+  }
 }
 
 async function pipeline(
@@ -144,44 +241,16 @@ async function pipeline(
       if (!d.tx?.ipsec) throw new Error(`${id}: frame ${i} crossed the wire without ESP`);
     }
     let k = per;
-    for (let round = 0; round < 4; round++, k += per) {
-      const d = topo.sendBatch('left', frames, k);
-      for (let i = 0; i < per; i++) {
-        const got = d.frame(i);
-        if (!got || Buffer.compare(Buffer.from(got), Buffer.from(frames[i]!)) !== 0)
-          throw new Error(
-            `${id}: batch frame ${i} not delivered intact (${d.drops[i]?.reason ?? 'payload mismatch'})`,
-          );
-        if (!d.ipsec[i]) throw new Error(`${id}: batch frame ${i} crossed the wire without ESP`);
-      }
-    }
-    const wire0 = topo.wire.frames;
-    const esp0 = topo.bfr.datapath.ethtool().ipsec_rx_pkts ?? 0n;
-    let sent = 0;
-    let lost = 0;
-    const samples = await measureRate(
-      id,
-      () => {
-        const d = topo.sendBatch('left', frames, k);
-        lost += d.count - d.delivered;
-        k += per;
-        sent += per;
-      },
-      per / 1e6,
-      opts,
-    );
-    if (lost) throw new Error(`${id}: ${lost} of ${sent} packets were not delivered`);
-    // every measured packet crossed the wire once and was decrypted by BFR's RX datapath
-    const esp = (topo.bfr.datapath.ethtool().ipsec_rx_pkts ?? 0n) - esp0;
-    if (topo.wire.frames - wire0 !== sent || esp !== BigInt(sent))
-      throw new Error(
-        `${id}: ${sent} packets sent, ${topo.wire.frames - wire0} on the wire, ${esp} decrypted`,
-      );
+    for (let round = 0; round < 4; round++, k += per)
+      checkIntact(id, topo.sendBatch('left', frames, k), frames);
+    const { samples, sent } = await pipelineOneThread(id, topo, frames, k, opts);
+    const two = summarize((await pipelineTwoThreads(id, modeled, frames, opts)).samples).median;
     const what =
       `${sent} host→host UDP packets, ${PIPELINE_IP_BYTES} B inner IP (VXLAN, ESN, transport ESP) through ` +
       `BFL TX + wire + BFR RX of the cycle-counted bf3 pipeline, ${modeled ? 'modeled crypto (no AES-GCM)' : 'real AES-GCM'}, ` +
       `in batches of ${per} (TwoDpuTopology.sendBatch: same stages, bytes and counters as send per frame); ` +
-      'one packet = one encrypt + one decrypt';
+      'one packet = one encrypt + one decrypt; on two threads (ThreadedLink: BFR in a worker thread on a ' +
+      `replica, batches pipelined through SharedArrayBuffer slabs; same packets and counters, tested): ${two.toFixed(3)} Mpps`;
     const r = result(id, what, 'Mpps', samples);
     r.gbps = (r.value * 1e6 * PIPELINE_IP_BYTES * 8) / 1e9;
     if (baseline) withBaseline(r, baseline.name, baseline.value);

@@ -5,6 +5,7 @@
 import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
 import { ByteWriter, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_HDRLEN, NLA_TYPE_MASK } from '../wire/nlattr.ts';
 import { type CodecCtx, copyBytes, type PayloadCodec } from './codec.ts';
+import { type CompiledStruct, compiledOf } from './compile.ts';
 
 export interface AttrSpec {
   name: string;
@@ -36,8 +37,11 @@ interface AttrEntry {
   size: number;
   minSize: number;
   fast: PayloadCodec<unknown>['decodeUnchecked'] | undefined;
+  decodeWith: PayloadCodec<unknown>['decodeWith'] | undefined;
   decode: PayloadCodec<unknown>['decode'];
   encode: PayloadCodec<unknown>['encode'];
+  /** a struct's compiled encoder, which takes the writer's DataView (no `dataViewOf` per call) */
+  encodeDv: CompiledStruct['encodeDv'] | undefined;
   length: PayloadCodec<unknown>['length'];
   /** error path under the parent path last seen (`${parent} > ${name}`) */
   pathParent: string | undefined;
@@ -55,8 +59,10 @@ function entryOf(spec: AttrSpec): AttrEntry {
     size: c.size ?? -1,
     minSize: c.minSize,
     fast: c.decodeUnchecked,
+    decodeWith: c.decodeWith,
     decode: c.decode,
     encode: c.encode,
+    encodeDv: compiledOf(c)?.encodeDv,
     length: c.length,
     pathParent: undefined,
     pathFull: '',
@@ -221,10 +227,13 @@ export function decodeAttrs(
       }
       // codec convention: ctx.base + (index into buf) = offset from the start of the message
       const fast = e.fast;
+      const dw = e.decodeWith;
       a.value =
         fast !== undefined
           ? fast(buf, pOff, pLen, family)
-          : e.decode.call(e.codec, buf, pOff, pLen, { base, path: subPath(e, ctx.path), family });
+          : dw !== undefined
+            ? dw(buf, pOff, pLen, family, base, subPath(e, ctx.path))
+            : e.decode.call(e.codec, buf, pOff, pLen, { base, path: subPath(e, ctx.path), family });
       const canonical = e.size >= 0 ? e.size : e.length.call(e.codec, a.value);
       if (canonical !== pLen) a.raw = copyBytes(buf, pOff, pLen);
     }
@@ -262,7 +271,9 @@ export function encodeAttrs(set: AttrSet, attrs: readonly AttrInput[], w: ByteWr
     const at = w.startAttr(e.type | flagBits, len);
     // the error path names the attribute as the input does (a decoded Attr keeps its own name)
     const p = a.name === e.name ? subPath(e, path) : path ? `${path} > ${a.name}` : a.name;
-    e.encode.call(e.codec, a.value, w.buf, at + NLA_HDRLEN, p);
+    const encDv = e.encodeDv;
+    if (encDv !== undefined) encDv(a.value, w.buf, w.dv, at + NLA_HDRLEN, p);
+    else e.encode.call(e.codec, a.value, w.buf, at + NLA_HDRLEN, p);
     w.endAttr(at, padding);
   }
 }

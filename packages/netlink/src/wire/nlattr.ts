@@ -107,6 +107,8 @@ export class ByteWriter {
   buf: Uint8Array;
   dv: DataView;
   len = 0;
+  /** `buf.buffer` (reading it from the array is a call) */
+  private ab: ArrayBufferLike;
   /** `buf` has never been written at or after this offset (it is still zero) */
   private fresh = 0;
   /** slab mode: where the message being written starts in `buf` */
@@ -117,7 +119,8 @@ export class ByteWriter {
   constructor(initial = 256, opts: { slab?: boolean } = {}) {
     this.slab = !!opts.slab;
     this.buf = new Uint8Array(this.slab ? Math.max(initial, SLAB_SIZE) : initial);
-    this.dv = new DataView(this.buf.buffer);
+    this.ab = this.buf.buffer;
+    this.dv = new DataView(this.ab);
   }
 
   ensure(extra: number): void {
@@ -131,7 +134,8 @@ export class ByteWriter {
     // same offsets in the new buffer: the offsets callers hold stay valid
     nb.set(this.buf.subarray(this.start, this.len), this.start);
     this.buf = nb;
-    this.dv = new DataView(nb.buffer);
+    this.ab = nb.buffer;
+    this.dv = new DataView(this.ab);
     this.fresh = this.len;
   }
 
@@ -208,7 +212,7 @@ export class ByteWriter {
    */
   finish(): Uint8Array {
     if (!this.slab) return copyOut(this.buf, this.len);
-    const out = new Uint8Array(this.buf.buffer, this.start, this.len - this.start);
+    const out = new Uint8Array(this.ab, this.start, this.len - this.start);
     this.start = (this.len + 7) & ~7;
     this.len = this.start;
     return out;
@@ -219,7 +223,8 @@ export class ByteWriter {
     if (this.slab) {
       if (this.buf.length - this.start < SLAB_HEADROOM) {
         this.buf = new Uint8Array(SLAB_SIZE);
-        this.dv = new DataView(this.buf.buffer);
+        this.ab = this.buf.buffer;
+        this.dv = new DataView(this.ab);
         this.start = 0;
         this.fresh = 0;
       }

@@ -3,6 +3,7 @@
  * attrs.ts. Decoding then encoding any message the kernel or iproute2 produces gives the same bytes.
  */
 import { type Attr, type AttrInput, decodeAttrs, encodeAttrs } from '../schema/attrs.ts';
+import { type CompiledStruct, compiledOf } from '../schema/compile.ts';
 import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
 import { type ByteWriter, releaseScratchWriter, takeScratchWriter } from '../wire/nlattr.ts';
 import { NLM_F, NLMSG_HDRLEN, type NlMsgHeader } from '../wire/nlmsg.ts';
@@ -12,6 +13,10 @@ import { XFRM_MSG, XFRM_MSG_SPECS, type XfrmMsgSpec, xfrmMsgName } from './messa
 const SPEC_BY_TYPE: (XfrmMsgSpec | undefined)[] = [];
 for (const [type, spec] of XFRM_MSG_SPECS) SPEC_BY_TYPE[type] = spec;
 for (let i = 0; i < SPEC_BY_TYPE.length; i++) SPEC_BY_TYPE[i] ??= undefined;
+/** The body's compiled encoder by type (struct bodies), which writes through the writer's DataView. */
+const BODY_ENCODE_DV: (CompiledStruct['encodeDv'] | undefined)[] = SPEC_BY_TYPE.map((s) =>
+  s?.body ? compiledOf(s.body)?.encodeDv : undefined,
+);
 const specOf = (type: number): XfrmMsgSpec | undefined =>
   type < SPEC_BY_TYPE.length ? SPEC_BY_TYPE[type] : undefined;
 
@@ -91,14 +96,12 @@ export function decodeXfrmAt(
     path,
     family,
   });
-  const msg: XfrmMessage = {
-    type: header.type,
-    flags: header.flags,
-    seq: header.seq,
-    pid: header.pid,
-    attrs,
-  };
-  if (body !== undefined) msg.body = body;
+  // one literal per shape (adding `body` to the object afterwards would move it to a new map and
+  // a property store of its own)
+  const msg: XfrmMessage =
+    body !== undefined
+      ? { type: header.type, flags: header.flags, seq: header.seq, pid: header.pid, attrs, body }
+      : { type: header.type, flags: header.flags, seq: header.seq, pid: header.pid, attrs };
   if (bodyPad) msg.bodyPad = bodyPad;
   // the attribute walk stops when fewer than 4 bytes remain: keep them
   const used = consumedLength(buf, attrStart, end);
@@ -158,7 +161,9 @@ export function encodeXfrmInto(
   if (spec.body && !isDumpRequest(type, flags)) {
     if (msg.body === undefined) throw new NetlinkEncodeError(`${spec.name} needs a body`, spec.name);
     const at = w.alloc(spec.min);
-    spec.body.encode(msg.body as never, w.buf, at, spec.name);
+    const encDv = BODY_ENCODE_DV[type];
+    if (encDv !== undefined) encDv(msg.body, w.buf, w.dv, at, spec.name);
+    else spec.body.encode(msg.body as never, w.buf, at, spec.name);
     if (msg.bodyPad) w.bytes(msg.bodyPad);
     else if (attrs && attrs.length > 0) w.align();
   }

@@ -424,6 +424,23 @@ const replayStateEsnFull = structWithTail<T.XfrmReplayStateEsn>(
   'xfrm_replay_state_esn',
 );
 
+const replayEsnFullWith = replayStateEsnFull.decodeWith!;
+/** The REPLAY_ESN_VAL decoder (see `replayStateEsn`), with the context as arguments. */
+const replayEsnWith = (
+  b: Uint8Array,
+  off: number,
+  len: number,
+  family: number,
+  base: number,
+  path: string,
+): T.XfrmReplayStateEsn => {
+  if (len === 24) {
+    const h = replayEsnHead.compiled.decode(b, off, family, undefined) as T.XfrmReplayStateEsn;
+    h.bmp = new Array<number>(Math.min(h.bmpLen, 4096)).fill(0);
+    return h;
+  }
+  return replayEsnFullWith(b, off, len, family, base, path);
+};
 /**
  * XFRMA_REPLAY_ESN_VAL. An attribute of exactly 24 bytes is valid whatever bmp_len says (the kernel
  * zero-fills the bitmap; iproute2 sends it that way): it decodes with an all-zero `bmp`, and the
@@ -431,14 +448,8 @@ const replayStateEsnFull = structWithTail<T.XfrmReplayStateEsn>(
  */
 export const replayStateEsn: PayloadCodec<T.XfrmReplayStateEsn> = {
   ...replayStateEsnFull,
-  decode(b, off, len, ctx) {
-    if (len === 24) {
-      const h = replayEsnHead.decode(b, off, len, ctx) as T.XfrmReplayStateEsn;
-      h.bmp = new Array<number>(Math.min(h.bmpLen, 4096)).fill(0);
-      return h;
-    }
-    return replayStateEsnFull.decode(b, off, len, ctx);
-  },
+  decode: (b, off, len, ctx) => replayEsnWith(b, off, len, ctx.family, ctx.base, ctx.path),
+  decodeWith: replayEsnWith,
 };
 
 const secCtxHead = struct('xfrm_user_sec_ctx', 8, [

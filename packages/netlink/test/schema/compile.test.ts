@@ -78,6 +78,36 @@ describe('compiled structs', () => {
     });
   }
 
+  it('decodes the same wherever the struct sits: any offset, any byteOffset, junk around it', () => {
+    // the decoders read through a DataView of the input's whole buffer (kept across calls):
+    // positions must follow the view's byteOffset, and a new array or buffer must not see a stale view
+    const arb = fc.constantFrom(...structs).chain(([key, s]) =>
+      fc.record({
+        key: fc.constant(key),
+        bytes: arbBytes(s.size),
+        family: fc.constantFrom(0, 2, 10),
+        lead: fc.nat(13),
+        at: fc.nat(11),
+        junk: fc.nat(255),
+      }),
+    );
+    fc.assert(
+      fc.property(arb, ({ key, bytes, family, lead, at, junk }) => {
+        const s = structs.find(([k]) => k === key)![1];
+        const ctx = { base: 0, path: '', family };
+        const want = s.decode(bytes, 0, s.size, ctx);
+        const big = new Uint8Array(lead + at + s.size + 7).fill(junk);
+        const view = big.subarray(lead);
+        view.set(bytes, at);
+        expect(s.decode(view, at, s.size, ctx)).toEqual(want);
+        // the same buffer through another view, then a fresh array again
+        expect(s.decode(big, lead + at, s.size, ctx)).toEqual(want);
+        expect(s.decode(bytes.slice(), 0, s.size, ctx)).toEqual(want);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('invalid values go to the row codec: same typed errors as the codec itself', () => {
     const sel = {
       daddr: '10.0.0.1',
@@ -180,6 +210,30 @@ describe('inline address and name helpers', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('writeIPv4 gives the same bytes on every call (its cache of parsed text never answers for another text)', () => {
+    const texts: string[] = [];
+    for (let i = 0; i < 6000; i++) {
+      texts.push(`${(i * 7) & 255}.${(i >> 4) & 255}.${i & 255}.${(i * 13) & 255}`);
+      if (i % 5 === 0) texts.push(`10.${(i >> 8) & 255}.${i & 255}.2`);
+    }
+    const a = new Uint8Array(16);
+    const dv = new DataView(a.buffer);
+    const want = new Uint8Array(16);
+    for (let round = 0; round < 2; round++) {
+      for (const t of texts) {
+        a.fill(9);
+        expect(writeIPv4(t, dv, 0)).toBe(true);
+        want.fill(0);
+        writeAddress(t, want, 0);
+        expect(a).toEqual(want);
+        // the same text as a string of its own (equal by content, not the same object)
+        a.fill(9);
+        expect(writeIPv4(t.split('').join(''), dv, 0)).toBe(true);
+        expect(a).toEqual(want);
+      }
+    }
   });
 
   it('charsText: the text up to the first NUL, whatever the cache holds', () => {

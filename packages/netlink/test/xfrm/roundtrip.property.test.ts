@@ -47,6 +47,35 @@ describe('XFRM codec round trip (fast-check)', () => {
     });
   }
 
+  it('a datagram decodes the same at any byteOffset of a larger buffer, and re-encodes to its bytes', () => {
+    // decoders read through a DataView of the input's whole buffer: positions follow byteOffset
+    const specs = [...XFRM_MSG_SPECS.values()];
+    const arb = fc
+      .constantFrom(...specs)
+      .chain((spec) =>
+        fc.tuple(
+          fc.constant(spec),
+          spec.body ? arbForCodec(spec.body) : fc.constant(undefined),
+          spec.attrs === xfrmAttrs ? arbAttrs(xfrmAttrs, special) : arbAttrs(spec.attrs),
+          fc.nat(15),
+          fc.nat(255),
+        ),
+      );
+    fc.assert(
+      fc.property(arb, ([spec, body, attrs, lead, junk]) => {
+        const bytes = encodeXfrm({ type: spec.type, flags: 0, seq: 7, pid: 9, body, attrs });
+        const want = decodeDatagram(bytes, 'xfrm');
+        const big = new Uint8Array(lead + bytes.length + 5).fill(junk);
+        big.set(bytes, lead);
+        const moved = big.subarray(lead, lead + bytes.length);
+        const got = decodeDatagram(moved, 'xfrm');
+        expect(got).toEqual(want);
+        expect(Buffer.from(encodeDatagram(got)).equals(Buffer.from(bytes))).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('dump requests (GETSA/GETPOLICY with NLM_F_DUMP) carry attributes right after the header', () => {
     fc.assert(
       fc.property(arbAttrs(xfrmAttrs, special), (attrs) => {

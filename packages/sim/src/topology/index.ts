@@ -1,2 +1,3 @@
 export * from './seed.ts';
+export * from './threaded.ts';
 export * from './topology.ts';

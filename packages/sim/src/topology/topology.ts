@@ -457,6 +457,20 @@ export class Dpu {
   }
 
   /**
+   * The receiving half of `TwoDpuTopology.sendBatch`: the p0 RX datapath on the frames that crossed
+   * the wire (`ring`, entry e belongs to packet `idx[e]` of `d`), kernel/OVS after it, then each
+   * packet's latency (its TX part, already in `d`, plus the RX cycles) and the delivered count.
+   */
+  receiveBatchInto(ring: FrameBatch, idx: Uint32Array, d: BatchDelivery): void {
+    const rx = this.datapath.receiveBatch(ring);
+    this.afterReceiveBatch(rx, idx, d);
+    for (let i = 0; i < d.count; i++) {
+      d.latencyCycles[i] = d.latencyCycles[i]! + d.rxCycles[i]!;
+      if (d.ok[i] === 1) d.delivered++;
+    }
+  }
+
+  /**
    * Kernel/OVS after the RX batch: for each ring entry the RX datapath delivered (kind 0: decrypted
    * ESP), the checks of `afterReceive` on the bytes (destination address, VXLAN, VNI); entries the
    * per-packet path handled go through `afterReceive`. Results per packet into `d` (`pkt[e]` = the
@@ -652,8 +666,8 @@ export class TwoDpuTopology {
   sendBatch(from: 'left' | 'right', frames: readonly Uint8Array[], ipId = 0): BatchDelivery {
     const d = this.batchResult;
     const n = frames.length;
-    d.reset(n);
     if (this.wire.impair) {
+      d.reset(n);
       for (let i = 0; i < n; i++) {
         const x = this.send(from, frames[i]!, ipId + i);
         for (const r of x.rx ?? []) d.rxCycles[i] = d.rxCycles[i]! + r.latencyCycles;
@@ -672,6 +686,27 @@ export class TwoDpuTopology {
       }
       return d;
     }
+    const { dst, ring, idx } = this.transmitHalf(from, frames, ipId, d);
+    dst.receiveBatchInto(ring, idx, d);
+    return d;
+  }
+
+  /**
+   * The sending half of `sendBatch` (no wire `impair` hook): OVS VXLAN encap and the TX datapath of
+   * the sending DPU, the wire. Fills `d` (reset here) with what happened up to the wire and returns
+   * the frames that crossed it as the receiving DPU's RX ring, with the packet index of each entry
+   * (`idx[e]`); `dst.receiveBatchInto(ring, idx, d)` completes the batch. The ring and the index are
+   * the topology's memory: valid until the next batch.
+   */
+  transmitHalf(
+    from: 'left' | 'right',
+    frames: readonly Uint8Array[],
+    ipId: number,
+    d: BatchDelivery,
+  ): { dst: Dpu; ring: FrameBatch; idx: Uint32Array } {
+    if (this.wire.impair) throw new TopologyError('transmitHalf: the wire has an impair hook (use send)');
+    const n = frames.length;
+    d.reset(n);
     const [src, dst] = from === 'left' ? [this.bfl, this.bfr] : [this.bfr, this.bfl];
     if (this.txIdx.length < n) this.txIdx = new Uint32Array(Math.max(n, 64));
     const ring = src.encapBatch(frames, ipId, d, this.txIdx);
@@ -716,13 +751,7 @@ export class TwoDpuTopology {
         }
       }
     }
-    const rx = dst.datapath.receiveBatch(rxRing);
-    dst.afterReceiveBatch(rx, this.rxIdx, d);
-    for (let i = 0; i < n; i++) {
-      d.latencyCycles[i] = d.latencyCycles[i]! + d.rxCycles[i]!;
-      if (d.ok[i] === 1) d.delivered++;
-    }
-    return d;
+    return { dst, ring: rxRing, idx: this.rxIdx };
   }
 
   /** Puts raw frames on the wire from one side (tests: crafted/injected packets). */
