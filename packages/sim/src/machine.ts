@@ -72,6 +72,13 @@ export class SimMachine implements EndpointHost {
     for (const s of this.socks.get(protocol)?.values() ?? []) if (s.netns === netns) yield s;
   }
 
+  hasListeners(protocol: number, netns: string, group: number): boolean {
+    const byPort = this.socks.get(protocol);
+    if (byPort === undefined) return false;
+    for (const s of byPort.values()) if (s.netns === netns && !s.closed && s.groups.has(group)) return true;
+    return false;
+  }
+
   /** A datagram from a client socket to the (simulated) kernel. */
   send(sock: SimSocket, dgram: Uint8Array): void {
     if (sock.closed) return;

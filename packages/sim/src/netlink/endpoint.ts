@@ -55,6 +55,11 @@ export interface SimContext {
   unicast(datagram: Uint8Array): void;
   /** sends a datagram to every socket of this protocol and netns in `group` (requester included) */
   multicast(group: number, datagram: Uint8Array): void;
+  /**
+   * Whether a `multicast` to `group` would reach any socket now (like `netlink_has_listeners`): a
+   * handler may skip building a notification nobody would receive.
+   */
+  listening(group: number): boolean;
 }
 
 export interface ProtocolHandler {
@@ -64,6 +69,39 @@ export interface ProtocolHandler {
 export interface EndpointHost {
   /** sockets of a protocol in a netns, for multicast */
   sockets(protocol: number, netns: string): Iterable<SimSocket>;
+  /** whether a socket of `protocol` in `netns` is in `group` (default: walks `sockets`) */
+  hasListeners?(protocol: number, netns: string, group: number): boolean;
+}
+
+/**
+ * The context of the requests of one datagram. A class rather than per-request closures: creating
+ * closures for every message of a bulk datagram showed up in profiles.
+ */
+class DatagramContext implements SimContext {
+  constructor(
+    private readonly host: EndpointHost,
+    private readonly sock: SimSocket,
+  ) {}
+
+  unicast(d: Uint8Array): void {
+    this.sock.deliver(d, { port: 0, group: 0 });
+  }
+
+  multicast(group: number, d: Uint8Array): void {
+    const { sock } = this;
+    for (const s of this.host.sockets(sock.protocol, sock.netns)) {
+      if (!s.closed && s.groups.has(group)) s.deliver(d, { port: 0, group });
+    }
+  }
+
+  listening(group: number): boolean {
+    const { sock, host } = this;
+    if (host.hasListeners) return host.hasListeners(sock.protocol, sock.netns, group);
+    for (const s of host.sockets(sock.protocol, sock.netns)) {
+      if (!s.closed && s.groups.has(group)) return true;
+    }
+    return false;
+  }
 }
 
 /** Max bytes of dump entries per datagram: the kernel sizes dump skbs from the reader's buffer. */
@@ -82,25 +120,29 @@ export function receiveDatagram(
   dgram: Uint8Array,
   handler: ProtocolHandler,
 ): void {
+  if (dgram.length < NLMSG_HDRLEN) return;
+  // the kernel works on its own copy of the request (handlers may write into it, and errors echo
+  // it): one copy of the datagram, each message a view of its own range of it
+  const own = dgram.slice();
+  const ctx = new DatagramContext(host, sock);
   let off = 0;
-  while (dgram.length - off >= NLMSG_HDRLEN) {
+  while (own.length - off >= NLMSG_HDRLEN) {
     let header: NlMsgHeader;
     try {
-      header = readHeader(dgram, off);
+      header = readHeader(own, off);
     } catch (e) {
       if (e instanceof NetlinkDecodeError) return;
       throw e;
     }
-    if (header.len < NLMSG_HDRLEN || off + header.len > dgram.length) return;
-    // the kernel works on its own copy of the request (handlers may write into it, and errors echo it)
-    const bytes = dgram.slice(off, off + header.len);
+    if (header.len < NLMSG_HDRLEN || off + header.len > own.length) return;
+    const bytes = own.subarray(off, off + header.len);
     const req: SimRequest = { sock, header, payload: bytes.subarray(NLMSG_HDRLEN), bytes };
-    processOne(host, req, handler);
+    processOne(req, handler, ctx);
     off += nlmsgAlign(header.len);
   }
 }
 
-function processOne(host: EndpointHost, req: SimRequest, handler: ProtocolHandler): void {
+function processOne(req: SimRequest, handler: ProtocolHandler, ctx: SimContext): void {
   const { sock, header } = req;
   const ackWanted = (header.flags & NLM_F.ACK) !== 0;
   // not a request, or a control type: never dispatched
@@ -108,14 +150,6 @@ function processOne(host: EndpointHost, req: SimRequest, handler: ProtocolHandle
     if (ackWanted) sendAck(sock, req, 0);
     return;
   }
-  const ctx: SimContext = {
-    unicast: (d) => sock.deliver(d, { port: 0, group: 0 }),
-    multicast: (group, d) => {
-      for (const s of host.sockets(sock.protocol, sock.netns)) {
-        if (!s.closed && s.groups.has(group)) s.deliver(d, { port: 0, group });
-      }
-    },
-  };
   let res: SimResult;
   try {
     res = handler.handle(req, ctx);

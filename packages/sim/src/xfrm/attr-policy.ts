@@ -142,6 +142,31 @@ function readUint(b: Uint8Array, size: number): number {
   return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
 }
 
+interface CompiledTable {
+  /** `maxtype + 1` undefined slots, copied for each parse */
+  empty: (TbAttr | undefined)[];
+  /** the policies as an array indexed by type */
+  byType: (NlaPolicy | undefined)[];
+}
+
+const compiled = new WeakMap<NlaTable, CompiledTable>();
+
+/** The table's lookup arrays (built once per table: parsing is on every request's path). */
+function compiledTable(table: NlaTable): CompiledTable {
+  let c = compiled.get(table);
+  if (c === undefined) {
+    const empty: (TbAttr | undefined)[] = [];
+    const byType: (NlaPolicy | undefined)[] = [];
+    for (let t = 0; t <= table.maxtype; t++) {
+      empty.push(undefined);
+      byType.push(table.policies.get(t));
+    }
+    c = { empty, byType };
+    compiled.set(table, c);
+  }
+  return c;
+}
+
 /**
  * Parses the attributes of `msg[start, end)` (`end - start` may be negative, like the kernel's
  * `nlmsg_attrlen`). Returns the attribute table or the first policy violation.
@@ -152,7 +177,8 @@ export function parseNla(
   end: number,
   table: NlaTable,
 ): NlaParseResult | NlaError {
-  const tb: (TbAttr | undefined)[] = new Array(table.maxtype + 1).fill(undefined);
+  const { empty, byType } = compiledTable(table);
+  const tb = empty.slice();
   let off = start;
   let rem = end - start;
   while (rem >= 4) {
@@ -162,7 +188,7 @@ export function parseNla(
     const type = rawType & 0x3fff;
     if (type !== 0 && type <= table.maxtype) {
       const payload = msg.subarray(off + 4, off + alen);
-      const p = table.policies.get(type);
+      const p = byType[type];
       if (p !== undefined) {
         const strict = table.strictStart !== 0 && type >= table.strictStart;
         const err = validateOne(p, payload, rawType, strict, off);

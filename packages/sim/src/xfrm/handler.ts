@@ -409,9 +409,12 @@ export class XfrmHandler implements ProtocolHandler {
 
   /** Runs due SA/policy timers of every netns (kernel-originated EXPIRE/POLEXPIRE). */
   tick(): void {
+    // runs before every request: skip the tables with nothing due (`nextTimer` = earliest pending
+    // timer, the tables' ticks run the timers due at floor(now))
+    const now = Math.floor(this.coreClock.now());
     for (const ns of this.namespaces.values()) {
-      ns.sad.tick();
-      ns.spd.tick();
+      if (ns.sad.nextTimer() <= now) ns.sad.tick();
+      if (ns.spd.nextTimer() <= now) ns.spd.tick();
     }
   }
 
@@ -446,7 +449,7 @@ export class XfrmHandler implements ProtocolHandler {
     const notified = inPlace
       ? { ...s, info: { ...s.info, curlft: res.entry.state.info.curlft } }
       : res.entry.state;
-    r.ctx.multicast(GRP.SA, stateMsg(r.type, notified, r.seq, r.pid));
+    if (r.ctx.listening(GRP.SA)) r.ctx.multicast(GRP.SA, stateMsg(r.type, notified, r.seq, r.pid));
   }
 
   private saExtra(tb: (TbAttr | undefined)[]): SaExtra {
@@ -748,7 +751,7 @@ export class XfrmHandler implements ProtocolHandler {
     }
     r.ns.sad.remove(e);
     if (e.state.offload) this.offload.stateDel(e.state, r.ns.name);
-    r.ctx.multicast(GRP.SA, delStateMsg(e.state, r.seq, r.pid));
+    if (r.ctx.listening(GRP.SA)) r.ctx.multicast(GRP.SA, delStateMsg(e.state, r.seq, r.pid));
   }
 
   private flushSa(r: Req): void {
@@ -957,7 +960,8 @@ export class XfrmHandler implements ProtocolHandler {
       validateTemplates(raw, n, fam, info.dir);
       tmpls = dec(S.tmplArray, raw.subarray(0, n * 64));
     }
-    const p: XfrmPolicy = { info: { ...info }, tmpls, ptype };
+    // `info` was decoded for this request alone (the SPD copies what it keeps): no copy of it here
+    const p: XfrmPolicy = { info, tmpls, ptype };
     const mark = markOf(r);
     if (mark.v | mark.m) p.mark = mark;
     if (tb[31]) p.ifId = u32(tb[31].payload);
@@ -985,7 +989,9 @@ export class XfrmHandler implements ProtocolHandler {
       throw e;
     }
     if (res.replaced?.offload) this.offload.policyDel(res.replaced, r.ns.name);
-    r.ctx.multicast(GRP.POLICY, policyMsg(r.type, res.entry.policy, info.dir, r.seq, r.pid, false));
+    // the notification is built only when a socket listens (bulk programming usually has none)
+    if (r.ctx.listening(GRP.POLICY))
+      r.ctx.multicast(GRP.POLICY, policyMsg(r.type, res.entry.policy, info.dir, r.seq, r.pid, false));
   }
 
   private policyQuery(r: Req, sel: XfrmSelector, index: number, dir: number): PolicyQuery {
@@ -1009,7 +1015,8 @@ export class XfrmHandler implements ProtocolHandler {
     }
     r.ns.spd.remove(e);
     if (e.policy.offload) this.offload.policyDel(e.policy, r.ns.name);
-    r.ctx.multicast(GRP.POLICY, delPolicyMsg(e.policy, id.dir, id.index !== 0, r.seq, r.pid));
+    if (r.ctx.listening(GRP.POLICY))
+      r.ctx.multicast(GRP.POLICY, delPolicyMsg(e.policy, id.dir, id.index !== 0, r.seq, r.pid));
   }
 
   private expirePolicy(r: Req): void {
