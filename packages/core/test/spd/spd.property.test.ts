@@ -34,7 +34,8 @@ const plen6 = fc.oneof(
 const port = fc.constantFrom(0, 22, 80, 443, 4500, 8080);
 const portMask = fc.constantFrom(0, 0, 0xffff, 0xff00, 0xfff0);
 const proto = fc.constantFrom(0, 0, IPPROTO.TCP, IPPROTO.UDP, IPPROTO.ICMP);
-const markV = fc.constantFrom(0, 1, 2, 0x10, 0x11);
+// marks and if_ids with the top bit set too: the index compares them as int32 words
+const markV = fc.constantFrom(0, 1, 2, 0x10, 0x11, 0x80000011);
 const markM = fc.constantFrom(0, 0, 0xff, 0x0f, 0xffffffff);
 
 function policyArb(family: number): fc.Arbitrary<XfrmPolicy> {
@@ -57,7 +58,7 @@ function policyArb(family: number): fc.Arbitrary<XfrmPolicy> {
       ptype: fc.constantFrom(0, 0, 0, 1),
       mv: markV,
       mm: markM,
-      ifId: fc.constantFrom(0, 0, 0, 9),
+      ifId: fc.constantFrom(0, 0, 0, 9, 0x80000009),
       offload: fc.constantFrom(false, false, false, false, true),
     })
     .map((r) =>
@@ -95,8 +96,8 @@ function flowArb(family: number): fc.Arbitrary<Flow & { dir: number }> {
     dport: port,
     sport: port,
     ifindex: fc.constantFrom(0, 3, 5),
-    mark: fc.constantFrom(0, 1, 2, 0x10, 0x11, 0x21),
-    ifId: fc.constantFrom(0, 0, 9),
+    mark: fc.constantFrom(0, 1, 2, 0x10, 0x11, 0x21, 0x80000011, 0xffffffff),
+    ifId: fc.constantFrom(0, 0, 9, 0x80000009),
     dir: fc.constantFrom(0, 1, 2),
   });
 }
