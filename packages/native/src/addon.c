@@ -8,6 +8,8 @@
  *  - Whole ESP batches (espEncapBatch / espDecapBatch): framing, sequence numbers, the anti-replay
  *    window and AES-GCM for a batch of packets in one call, the exact semantics of EspSa's
  *    TypeScript path (packages/core/src/esp/sa.ts), which stays the reference and the fallback.
+ *    Single packets (espEncapOne / espDecapOne) run the same per-packet code on an SA bound to the
+ *    context once (espBind), so that a call converts only the packet, the output and its offset.
  *  - Socket helpers for the netlink transport: int socket options, finding the fd of a netlink
  *    socket by port id, and network-namespace switching (setns) of the calling thread.
  *
@@ -181,7 +183,25 @@ typedef struct {
   uint8_t salt[4];
   int enc;
   int key_len;
+  /* espBind: the SA's params / state / replay bitmap for the single-packet ESP calls; the references keep
+     the typed arrays (and so these pointers into their backing stores) alive */
+  uint8_t *esp_params;
+  uint32_t *esp_state;
+  uint32_t *esp_bmp;
+  size_t esp_bmp_len;
+  napi_ref esp_refs[3];
 } gcm_t;
+
+static void gcm_unbind(napi_env env, gcm_t *g) {
+  for (int i = 0; i < 3; i++) {
+    if (g->esp_refs[i]) napi_delete_reference(env, g->esp_refs[i]);
+    g->esp_refs[i] = NULL;
+  }
+  g->esp_params = NULL;
+  g->esp_state = NULL;
+  g->esp_bmp = NULL;
+  g->esp_bmp_len = 0;
+}
 
 static void gcm_release(gcm_t *g) {
   if (g->ctx) {
@@ -193,6 +213,7 @@ static void gcm_release(gcm_t *g) {
 
 static void gcm_finalize(napi_env env, void *data, void *hint) {
   gcm_t *g = (gcm_t *)data;
+  gcm_unbind(env, g);
   gcm_release(g);
   free(g);
 }
@@ -267,8 +288,10 @@ static napi_value gcm_free(napi_env env, napi_callback_info info) {
   void *p = NULL;
   napi_valuetype t;
   if (argc >= 1 && napi_typeof(env, argv[0], &t) == napi_ok && t == napi_external &&
-      napi_get_value_external(env, argv[0], &p) == napi_ok && p)
+      napi_get_value_external(env, argv[0], &p) == napi_ok && p) {
+    gcm_unbind(env, (gcm_t *)p);
     gcm_release((gcm_t *)p);
+  }
   return NULL;
 }
 
@@ -545,7 +568,20 @@ enum {
 #define ES_REPLAY 8 /* out: duplicates dropped by this call */
 #define ES_REPLAY_WINDOW 9 /* out: too-old drops */
 #define ES_INTEGRITY 10 /* out: ICV failures */
-#define ESP_STATE_LEN 12
+#define ESP_STATE_LEN 12 /* what the batch calls use */
+/* out, single-packet decap (espDecapOne): the packet's sequence number, next header, where its ESP header
+   and ciphertext were, its payload length, and how far it got (ONE_STAGE_*), for EspSa to word an error */
+#define ES_ONE_SEQ_LO 12
+#define ES_ONE_SEQ_HI 13
+#define ES_ONE_NEXT_HEADER 14
+#define ES_ONE_ESP_OFF 15
+#define ES_ONE_CT_LEN 16
+#define ES_ONE_PAYLOAD_LEN 17
+#define ES_ONE_STAGE 18
+#define ESP_STATE_ONE_LEN 20 /* what espBind needs */
+#define ONE_STAGE_PREPARE 0 /* failed parsing or the replay check: nothing decrypted */
+#define ONE_STAGE_OPENED 1  /* failed the ICV or the trailer: the window did not move */
+#define ONE_STAGE_ACCEPTED 2 /* recorded in the window (and counted) */
 
 #define RW_LEGACY 0
 #define RW_BMP 1
@@ -1115,17 +1151,8 @@ typedef struct {
   int same;
 } esp_batch_t;
 
-/* Reads params + state into e (state words: see ES_*). 0 and a pending exception on bad input. */
-static int esp_load(napi_env env, napi_value pv, napi_value sv, esp_t *e, uint32_t **state) {
-  uint8_t *p;
-  size_t plen, slen;
-  if (!get_typed(env, pv, napi_uint8_array, (void **)&p, &plen, "params", "Uint8Array") ||
-      !get_typed(env, sv, napi_uint32_array, (void **)state, &slen, "state", "Uint32Array"))
-    return 0;
-  if (plen < ESP_PARAMS_LEN || slen < ESP_STATE_LEN) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "ESP params/state arrays are too short");
-    return 0;
-  }
+/* Decodes params + state into e (state words: see ES_*). 0 when the params are invalid. */
+static int esp_decode(const uint8_t *p, const uint32_t *st, esp_t *e) {
   memset(e, 0, sizeof *e);
   e->spi = rd32(p + EP_SPI);
   memcpy(e->spi_be, p + EP_SPI, 4);
@@ -1140,22 +1167,37 @@ static int esp_load(napi_env env, napi_value pv, napi_value sv, esp_t *e, uint32
   memcpy(e->src, p + EP_OUTER_SRC, 16);
   memcpy(e->dst, p + EP_OUTER_DST, 16);
   if (!valid_tag_len(e->icv) || e->mode > RW_ESN || (e->outer_len != 0 && e->outer_len != 20 && e->outer_len != 40) ||
-      ((e->flags & EF_TUNNEL) != 0) != (e->outer_len != 0) || (e->mode == RW_LEGACY && e->window > 32)) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid ESP params");
+      ((e->flags & EF_TUNNEL) != 0) != (e->outer_len != 0) || (e->mode == RW_LEGACY && e->window > 32))
     return 0;
-  }
   memcpy(&e->spi_ne, e->spi_be, 4);
   e->src_u32 = rd32(e->src);
   e->dst_u32 = rd32(e->dst);
   e->iv_mask64 = (e->flags & EF_IV_MASK) ? ((uint64_t)rd32(e->iv_mask) << 32) | rd32(e->iv_mask + 4) : 0;
   if (e->outer_len == 20)
     e->csum_base = 0x4500 + ((e->ttl << 8) | 50) + rd16(e->src) + rd16(e->src + 2) + rd16(e->dst) + rd16(e->dst + 2);
-  uint32_t *st = *state;
   e->oseq = st[ES_OSEQ];
   e->oseq_hi = st[ES_OSEQ_HI];
   e->ip_id = st[ES_IP_ID] & 0xffff;
   e->seq = st[ES_SEQ];
   e->seq_hi = st[ES_SEQ_HI];
+  return 1;
+}
+
+/* Reads params + state into e (state words: see ES_*). 0 and a pending exception on bad input. */
+static int esp_load(napi_env env, napi_value pv, napi_value sv, esp_t *e, uint32_t **state) {
+  uint8_t *p;
+  size_t plen, slen;
+  if (!get_typed(env, pv, napi_uint8_array, (void **)&p, &plen, "params", "Uint8Array") ||
+      !get_typed(env, sv, napi_uint32_array, (void **)state, &slen, "state", "Uint32Array"))
+    return 0;
+  if (plen < ESP_PARAMS_LEN || slen < ESP_STATE_LEN) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "ESP params/state arrays are too short");
+    return 0;
+  }
+  if (!esp_decode(p, *state, e)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid ESP params");
+    return 0;
+  }
   return 1;
 }
 
@@ -1360,6 +1402,177 @@ static napi_value esp_decap_batch(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * espBind(ctx, params: Uint8Array, state: Uint32Array, bmp: Uint32Array | null): binds an SA's params, state
+ * (ESP_STATE_ONE_LEN words) and, for a decrypt context, its replay bitmap to the context, for the
+ * single-packet calls below: they then take only the packet and the output, the fewest conversions a call
+ * can have. The arrays are referenced by the context until it is freed or bound again.
+ */
+static napi_value esp_bind(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  CHECK_NAPI(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 4) THROW_TYPE("espBind needs 4 arguments");
+  gcm_t *g = get_gcm(env, a[0]);
+  if (!g) return NULL;
+  uint8_t *p;
+  uint32_t *st, *bmp = NULL;
+  size_t plen, slen, bmp_len = 0;
+  if (!get_typed(env, a[1], napi_uint8_array, (void **)&p, &plen, "params", "Uint8Array") ||
+      !get_typed(env, a[2], napi_uint32_array, (void **)&st, &slen, "state", "Uint32Array"))
+    return NULL;
+  napi_valuetype t;
+  CHECK_NAPI(napi_typeof(env, a[3], &t));
+  const int has_bmp = t != napi_null && t != napi_undefined;
+  if (has_bmp && !get_typed(env, a[3], napi_uint32_array, (void **)&bmp, &bmp_len, "bmp", "Uint32Array")) return NULL;
+  if (plen < ESP_PARAMS_LEN || slen < ESP_STATE_ONE_LEN)
+    THROW_RANGE("espBind needs params of %d bytes and state of %d words", ESP_PARAMS_LEN, ESP_STATE_ONE_LEN);
+  esp_t e;
+  if (!esp_decode(p, st, &e)) THROW_RANGE("invalid ESP params");
+  if (!g->enc && (bmp_len == 0 || (uint64_t)bmp_len * 32 < e.window))
+    THROW_RANGE("replay bitmap of %zu words cannot hold a window of %u", bmp_len, e.window);
+  napi_ref refs[3] = {NULL, NULL, NULL};
+  if (napi_create_reference(env, a[1], 1, &refs[0]) != napi_ok ||
+      napi_create_reference(env, a[2], 1, &refs[1]) != napi_ok ||
+      (has_bmp && napi_create_reference(env, a[3], 1, &refs[2]) != napi_ok)) {
+    for (int i = 0; i < 3; i++)
+      if (refs[i]) napi_delete_reference(env, refs[i]);
+    napi_throw_error(env, "ENAPI", "napi_create_reference failed");
+    return NULL;
+  }
+  gcm_unbind(env, g);
+  memcpy(g->esp_refs, refs, sizeof refs);
+  g->esp_params = p;
+  g->esp_state = st;
+  g->esp_bmp = bmp;
+  g->esp_bmp_len = bmp_len;
+  return NULL;
+}
+
+/* The bound SA of a context (espBind) decoded into e, or 0 and a pending exception. */
+static int esp_bound(napi_env env, gcm_t *g, esp_t *e, const char *fn) {
+  char msg[128];
+  if (!g->esp_params) {
+    snprintf(msg, sizeof msg, "%s needs espBind() first", fn);
+    napi_throw_error(env, "ERR_ESP_UNBOUND", msg);
+    return 0;
+  }
+  if (!esp_decode(g->esp_params, g->esp_state, e)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "invalid ESP params");
+    return 0;
+  }
+  e->bmp = g->esp_bmp;
+  if (!g->enc && (uint64_t)g->esp_bmp_len * 32 < e->window) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "the bound replay bitmap cannot hold the window");
+    return 0;
+  }
+  return 1;
+}
+
+/* (ctx, src, dst, dstOff) of the single-packet calls; 0 and a pending exception on bad input */
+static int esp_one_args(napi_env env, napi_callback_info info, int enc, const char *fn, gcm_t **g, uint8_t **s,
+                        uint32_t *slen, uint8_t **d, uint32_t *cap, uint64_t *avail) {
+  size_t argc = 4;
+  napi_value a[4];
+  char msg[128];
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, "ENAPI", "napi_get_cb_info failed");
+    return 0;
+  }
+  if (argc < 4) {
+    snprintf(msg, sizeof msg, "%s(ctx, src, dst, dstOff) needs 4 arguments", fn);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  *g = get_gcm(env, a[0]);
+  if (!*g) return 0;
+  if ((*g)->enc != enc) {
+    snprintf(msg, sizeof msg, "%s needs %s context", fn, enc ? "an encrypt" : "a decrypt");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  size_t sl, dl;
+  uint32_t off;
+  if (!get_typed(env, a[1], napi_uint8_array, (void **)s, &sl, "src", "Uint8Array") ||
+      !get_typed(env, a[2], napi_uint8_array, (void **)d, &dl, "dst", "Uint8Array") ||
+      !get_u32(env, a[3], &off, "dstOff"))
+    return 0;
+  if (off > dl || sl > 0xffffffffu) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "dstOff outside dst, or src too long");
+    return 0;
+  }
+  *slen = (uint32_t)sl;
+  *avail = dl - off;
+  *cap = *avail > 0xffffffffu ? 0xffffffffu : (uint32_t)*avail;
+  *d += off;
+  return 1;
+}
+
+/*
+ * espEncapOne(ctx, src, dst, dstOff) -> the ESP packet's length, or a negative ESP status: EspSa.encap of
+ * the whole datagram src into dst[dstOff, ...) with the SA bound by espBind (its state is read and written
+ * back). In place when src is dst[dstOff, ...). Nothing after the packet is borrowed.
+ */
+static napi_value esp_encap_one_call(napi_env env, napi_callback_info info) {
+  gcm_t *g;
+  uint8_t *s, *d;
+  uint32_t slen, cap;
+  uint64_t avail;
+  esp_t e;
+  if (!esp_one_args(env, info, 1, "espEncapOne", &g, &s, &slen, &d, &cap, &avail) ||
+      !esp_bound(env, g, &e, "espEncapOne"))
+    return NULL;
+  const int32_t r = esp_encap_one(&e, g, s, slen, slen, d, cap, 1);
+  esp_store(&e, g->esp_state);
+  if (r == INT32_MIN) {
+    napi_throw_error(env, "ERR_OPENSSL", "AES-GCM seal failed");
+    return NULL;
+  }
+  napi_value v;
+  CHECK_NAPI(napi_create_int32(env, r, &v));
+  return v;
+}
+
+/*
+ * espDecapOne(ctx, src, dst, dstOff) -> the output length, or a negative ESP status: EspSa.decap of the
+ * ESP datagram src into dst[dstOff, ...) with the SA bound by espBind; the state's ES_ONE_* words say
+ * the sequence number, next header and, on failure, how far the packet got.
+ */
+static napi_value esp_decap_one_call(napi_env env, napi_callback_info info) {
+  gcm_t *g;
+  uint8_t *s, *d;
+  uint32_t slen, cap;
+  uint64_t avail;
+  esp_t e;
+  if (!esp_one_args(env, info, 0, "espDecapOne", &g, &s, &slen, &d, &cap, &avail) ||
+      !esp_bound(env, g, &e, "espDecapOne"))
+    return NULL;
+  uint32_t *st = g->esp_state;
+  dslot_t o;
+  uint32_t nh = 0, stage = ONE_STAGE_PREPARE;
+  int32_t r = esp_decap_prepare(&e, s, slen, d, cap, 1, &o);
+  if (r == 0) {
+    stage = ONE_STAGE_OPENED;
+    r = esp_decap_finish(&e, g, s, d, avail, &o, &nh);
+    if (e.packets) {
+      stage = ONE_STAGE_ACCEPTED;
+      /* the trailer's next header, also for the drops after the window moved */
+      if (r < 0) nh = d[((e.flags & EF_TUNNEL) ? 0 : o.esp_off) + o.ct_len - 1];
+    }
+    st[ES_ONE_SEQ_LO] = o.lo;
+    st[ES_ONE_SEQ_HI] = o.hi;
+    st[ES_ONE_ESP_OFF] = o.esp_off;
+    st[ES_ONE_CT_LEN] = o.ct_len;
+  }
+  esp_store(&e, st);
+  st[ES_ONE_NEXT_HEADER] = nh;
+  st[ES_ONE_PAYLOAD_LEN] = (uint32_t)e.bytes;
+  st[ES_ONE_STAGE] = stage;
+  napi_value v;
+  CHECK_NAPI(napi_create_int32(env, r, &v));
+  return v;
+}
+
 /* ---------- sockets and namespaces ---------- */
 
 /* setsockoptInt(fd, level, optname, value) */
@@ -1525,6 +1738,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"gcmOpenBatch", NULL, gcm_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"espEncapBatch", NULL, esp_encap_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"espDecapBatch", NULL, esp_decap_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"espBind", NULL, esp_bind, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"espEncapOne", NULL, esp_encap_one_call, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"espDecapOne", NULL, esp_decap_one_call, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setsockoptInt", NULL, setsockopt_int, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getsockoptInt", NULL, getsockopt_int, NULL, NULL, NULL, napi_enumerable, NULL},
       {"netlinkSocketFd", NULL, netlink_socket_fd, NULL, NULL, NULL, napi_enumerable, NULL},

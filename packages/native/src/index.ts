@@ -69,8 +69,30 @@ export const ESP_STATE = {
   REPLAY: 8,
   REPLAY_WINDOW: 9,
   INTEGRITY_FAILED: 10,
+  /** out, `espDecapOne`: the packet's sequence number (low / high half) and next header */
+  ONE_SEQ_LO: 12,
+  ONE_SEQ_HI: 13,
+  ONE_NEXT_HEADER: 14,
+  /** out, `espDecapOne`: offset of the ESP header, ciphertext length, payload length (when accepted) */
+  ONE_ESP_OFF: 15,
+  ONE_CT_LEN: 16,
+  ONE_PAYLOAD_LEN: 17,
+  /** out, `espDecapOne`: how far the packet got, an `ESP_ONE_STAGE` */
+  ONE_STAGE: 18,
 } as const;
+/** State words the batch calls need (the single-packet calls need `ESP_STATE_ONE_LEN`). */
 export const ESP_STATE_LEN = 12;
+/** State words `espBind` needs. */
+export const ESP_STATE_ONE_LEN = 20;
+/** `ESP_STATE.ONE_STAGE` after `espDecapOne`. */
+export const ESP_ONE_STAGE = {
+  /** failed parsing or the replay check: nothing was decrypted */
+  PREPARE: 0,
+  /** failed the ICV or the trailer checks: the replay window did not move */
+  OPENED: 1,
+  /** recorded in the replay window and counted (then dropped, or returned) */
+  ACCEPTED: 2,
+} as const;
 
 export interface NativeConstants {
   CLONE_NEWNET: number;
@@ -202,6 +224,23 @@ export interface NativeApi {
     count: number,
     inPlace: boolean,
   ): number;
+  /**
+   * Binds an SA's `params`, `state` (`ESP_STATE_ONE_LEN` words) and, for a decrypt context, its replay
+   * bitmap to a context for `espEncapOne`/`espDecapOne` (the context keeps references to them).
+   */
+  espBind?(ctx: NativeGcmHandle, params: Uint8Array, state: Uint32Array, bmp: Uint32Array | null): void;
+  /**
+   * ESP-encapsulates the whole datagram `src` into dst[dstOff, ...) exactly as EspSa.encap does (with the
+   * sequence-number IV), reading and writing the bound state. Returns the ESP packet's length or a
+   * negative ESP status (nothing changed then). In place when src is dst[dstOff, ...).
+   */
+  espEncapOne?(ctx: NativeGcmHandle, src: Uint8Array, dst: Uint8Array, dstOff: number): number;
+  /**
+   * ESP-decapsulates the datagram `src` into dst[dstOff, ...) exactly as EspSa.decap does, with the bound
+   * state and bitmap. Returns the output length or a negative ESP status; `ESP_STATE.ONE_*` say the
+   * sequence number, next header and how far a dropped packet got.
+   */
+  espDecapOne?(ctx: NativeGcmHandle, src: Uint8Array, dst: Uint8Array, dstOff: number): number;
   setsockoptInt(fd: number, level: number, optname: number, value: number): void;
   getsockoptInt(fd: number, level: number, optname: number): number;
   /** The fd of this process's AF_NETLINK socket bound to `portid` (and `protocol` if given), or -1. */

@@ -71,6 +71,21 @@ export interface GcmEspBatchOps {
     count: number,
     inPlace: boolean,
   ): number;
+  /**
+   * Single-packet ESP (when the addon has it): `bind` once with the SA's params, state
+   * (`ESP_STATE_ONE_LEN` words) and, for decap, its replay bitmap; then `encapOne`/`decapOne` take only
+   * the packet and the output (see `espEncapOne`/`espDecapOne` of `@xfrmkit/native`).
+   */
+  readonly one?: GcmEspOneOps | undefined;
+}
+
+/** The single-packet ESP calls of a context, on the SA `bind` was given. */
+export interface GcmEspOneOps {
+  bind(params: Uint8Array, state: Uint32Array, bmp: Uint32Array | null): void;
+  /** The ESP packet's length or a negative ESP status. */
+  encapOne(src: Uint8Array, dst: Uint8Array, dstOff: number): number;
+  /** The output length or a negative ESP status. */
+  decapOne(src: Uint8Array, dst: Uint8Array, dstOff: number): number;
 }
 
 export interface GcmContext {

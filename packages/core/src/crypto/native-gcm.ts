@@ -9,6 +9,7 @@ import {
   type GcmDirection,
   type GcmEspBatchArrays,
   type GcmEspBatchOps,
+  type GcmEspOneOps,
   type GcmProvider,
   liveHandle,
   validateGcmKey,
@@ -20,6 +21,8 @@ class NativeGcmContext implements GcmContext, GcmEspBatchOps {
   readonly keyLength: number;
   /** Whole-batch ESP, unless the addon predates it. */
   readonly esp: GcmEspBatchOps | undefined;
+  /** Single-packet ESP, unless the addon predates it. */
+  readonly one: GcmEspOneOps | undefined;
   private h: NativeGcmHandle | null;
 
   constructor(
@@ -34,6 +37,20 @@ class NativeGcmContext implements GcmContext, GcmEspBatchOps {
     this.h = api.gcmCreate(key, salt, direction === 'seal');
     this.esp =
       typeof api.espEncapBatch === 'function' && typeof api.espDecapBatch === 'function' ? this : undefined;
+    this.one =
+      this.esp &&
+      typeof api.espBind === 'function' &&
+      typeof api.espEncapOne === 'function' &&
+      typeof api.espDecapOne === 'function'
+        ? new NativeEspOne(api, this)
+        : undefined;
+  }
+
+  /** The handle (DISPOSED / WRONG_DIRECTION checked), for `NativeEspOne`. */
+  handle(dir: GcmDirection): NativeGcmHandle {
+    const h = this.h;
+    if (h !== null && dir === this.direction) return h; // per packet: no call into another module
+    return liveHandle(h, this.direction, dir);
   }
 
   private live(dir: GcmDirection): NativeGcmHandle {
@@ -153,6 +170,31 @@ class NativeGcmContext implements GcmContext, GcmEspBatchOps {
   dispose(): void {
     if (this.h) this.api.gcmFree(this.h);
     this.h = null;
+  }
+}
+
+/** The single-packet ESP calls of one native context: the SA is bound once, a call passes the packet. */
+class NativeEspOne implements GcmEspOneOps {
+  private readonly encap: NonNullable<NativeApi['espEncapOne']>;
+  private readonly decap: NonNullable<NativeApi['espDecapOne']>;
+  constructor(
+    private readonly api: NativeApi,
+    private readonly ctx: NativeGcmContext,
+  ) {
+    this.encap = api.espEncapOne!;
+    this.decap = api.espDecapOne!;
+  }
+
+  bind(params: Uint8Array, state: Uint32Array, bmp: Uint32Array | null): void {
+    this.api.espBind!(this.ctx.handle(this.ctx.direction), params, state, bmp);
+  }
+
+  encapOne(src: Uint8Array, dst: Uint8Array, dstOff: number): number {
+    return this.encap(this.ctx.handle('seal'), src, dst, dstOff);
+  }
+
+  decapOne(src: Uint8Array, dst: Uint8Array, dstOff: number): number {
+    return this.decap(this.ctx.handle('open'), src, dst, dstOff);
   }
 }
 

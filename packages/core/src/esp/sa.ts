@@ -19,15 +19,25 @@
  * per-packet allocation; the single-packet calls share the same code. With the native provider a
  * whole batch — framing, sequence numbers, the replay window and AES-GCM — is one call into the addon
  * (packages/native/src/addon.c, `espEncapBatch`/`espDecapBatch`), which implements exactly the code
- * below; this TypeScript path remains the reference and serves the single-packet calls and the
+ * below, and so is a single packet (`espEncapOne`/`espDecapOne`, the SA bound to the contexts once;
+ * a dropped packet's error message is then worded by this code, from what the addon reports, without
+ * counting it twice). This TypeScript path remains the reference and serves explicit IVs and the
  * `node:crypto` fallback.
  */
-import { ESP_FLAG, ESP_PARAMS, ESP_PARAMS_LEN, ESP_STATE, ESP_STATE_LEN } from '@xfrmkit/native';
+import {
+  ESP_FLAG,
+  ESP_ONE_STAGE,
+  ESP_PARAMS,
+  ESP_PARAMS_LEN,
+  ESP_STATE,
+  ESP_STATE_ONE_LEN,
+} from '@xfrmkit/native';
 import {
   defaultGcmProvider,
   GCM_DESC_STRIDE,
   type GcmContext,
   GcmError,
+  type GcmEspOneOps,
   type GcmProvider,
 } from '../crypto/index.ts';
 import {
@@ -169,6 +179,10 @@ export interface EspSaStats {
   replayWindow: number;
 }
 
+// plain local copies: the per-packet code reads them without going through the module's exports
+const ST = { ...ESP_STATE } as const;
+const STAGE = { ...ESP_ONE_STAGE } as const;
+
 const ESP_HDR_IV = 16; // SPI + seq + IV
 const AAD_STRIDE = 12;
 const INET_ECN_MASK = 3;
@@ -224,7 +238,15 @@ export class EspSa {
   private slotOuterDs = new Uint8Array(0);
   // whole-batch native ESP (see `GcmEspBatchOps`): the SA as bytes, counters in/out
   private readonly espParams = new Uint8Array(ESP_PARAMS_LEN);
-  private readonly espState = new Uint32Array(ESP_STATE_LEN);
+  private readonly espState = new Uint32Array(ESP_STATE_ONE_LEN);
+  // single-packet native ESP (`GcmEspOneOps`), bound to espParams/espState/replay.bmp
+  private readonly sealOne: GcmEspOneOps | undefined;
+  private readonly openOne: GcmEspOneOps | undefined;
+  /**
+   * @internal For tests and benchmarks: false makes `encap`/`decap` take the TypeScript path (framing
+   * in TypeScript, one AES-GCM call) even when the provider offers the single-packet native calls.
+   */
+  nativeSingle = true;
   private lastError = '';
   private lastErrorOffset: number | undefined;
   private lastInPlace = false;
@@ -312,6 +334,14 @@ export class EspSa {
     }
     this.grow(1);
     this.fillEspParams();
+    const so = this.sealCtx.esp?.one;
+    const oo = this.openCtx.esp?.one;
+    if (so && oo) {
+      so.bind(this.espParams, this.espState, null);
+      oo.bind(this.espParams, this.espState, this.replay.bmp);
+      this.sealOne = so;
+      this.openOne = oo;
+    }
   }
 
   /** The SA as the native whole-batch calls read it (`ESP_PARAMS` of @xfrmkit/native). */
@@ -343,12 +373,17 @@ export class EspSa {
   private espStateIn(): Uint32Array {
     const st = this.espState;
     const r = this.replay;
-    st.fill(0);
-    st[ESP_STATE.OSEQ] = r.oseq;
-    st[ESP_STATE.OSEQ_HI] = r.oseqHi;
-    st[ESP_STATE.IP_ID] = this.ipId;
-    st[ESP_STATE.SEQ] = r.seq;
-    st[ESP_STATE.SEQ_HI] = r.seqHi;
+    st[ST.PACKETS] = 0;
+    st[ST.BYTES_LO] = 0;
+    st[ST.BYTES_HI] = 0;
+    st[ST.REPLAY] = 0;
+    st[ST.REPLAY_WINDOW] = 0;
+    st[ST.INTEGRITY_FAILED] = 0;
+    st[ST.OSEQ] = r.oseq;
+    st[ST.OSEQ_HI] = r.oseqHi;
+    st[ST.IP_ID] = this.ipId;
+    st[ST.SEQ] = r.seq;
+    st[ST.SEQ_HI] = r.seqHi;
     return st;
   }
 
@@ -356,20 +391,20 @@ export class EspSa {
   private espStateOut(input: boolean): void {
     const st = this.espState;
     const r = this.replay;
-    const bytes = st[ESP_STATE.BYTES_LO]! + st[ESP_STATE.BYTES_HI]! * 0x1_0000_0000;
+    const bytes = st[ST.BYTES_LO]! + st[ST.BYTES_HI]! * 0x1_0000_0000;
     if (input) {
-      r.seq = st[ESP_STATE.SEQ]!;
-      r.seqHi = st[ESP_STATE.SEQ_HI]!;
-      r.stats.replay += st[ESP_STATE.REPLAY]!;
-      r.stats.replayWindow += st[ESP_STATE.REPLAY_WINDOW]!;
-      this.integrityFailed += st[ESP_STATE.INTEGRITY_FAILED]!;
-      this.inPackets += st[ESP_STATE.PACKETS]!;
+      r.seq = st[ST.SEQ]!;
+      r.seqHi = st[ST.SEQ_HI]!;
+      r.stats.replay += st[ST.REPLAY]!;
+      r.stats.replayWindow += st[ST.REPLAY_WINDOW]!;
+      this.integrityFailed += st[ST.INTEGRITY_FAILED]!;
+      this.inPackets += st[ST.PACKETS]!;
       this.inBytes += bytes;
     } else {
-      r.oseq = st[ESP_STATE.OSEQ]!;
-      r.oseqHi = st[ESP_STATE.OSEQ_HI]!;
-      this.ipId = st[ESP_STATE.IP_ID]!;
-      this.outPackets += st[ESP_STATE.PACKETS]!;
+      r.oseq = st[ST.OSEQ]!;
+      r.oseqHi = st[ST.OSEQ_HI]!;
+      this.ipId = st[ST.IP_ID]!;
+      this.outPackets += st[ST.PACKETS]!;
       this.outBytes += bytes;
     }
   }
@@ -699,6 +734,18 @@ export class EspSa {
     if (!Number.isInteger(outOff) || outOff < 0 || outOff > out.length) {
       throw new EspError('BUFFER_TOO_SMALL', `output offset ${outOff} outside the ${out.length}-byte buffer`);
     }
+    const one = this.sealOne;
+    if (one !== undefined && opts.iv === undefined && this.nativeSingle) {
+      this.espStateIn();
+      let n: number;
+      try {
+        n = one.encapOne(packet, out, outOff);
+      } finally {
+        this.espStateOut(false);
+      }
+      if (n < 0) throw this.encapFailure(n, packet, out, outOff);
+      return out.subarray(outOff, outOff + n);
+    }
     if (opts.iv && opts.iv.length !== 8)
       throw new EspError('BAD_CONFIG', `explicit IV must be 8 bytes, got ${opts.iv.length}`);
     const n = this.prepareEncap(
@@ -716,6 +763,20 @@ export class EspSa {
     if (n < 0) throw espError(n, this.lastError, this.lastErrorOffset);
     this.sealCtx.sealBatch(this.lastInPlace ? out : packet, out, this.aad, this.desc, 1);
     return out.subarray(outOff, outOff + n);
+  }
+
+  /**
+   * The EspError of a packet the native single-packet encap refused (status `status`, nothing changed):
+   * the TypeScript checks run again to word it — they stop at the same check, before the sequence number
+   * and the counters move (should they not, everything they changed is put back).
+   */
+  private encapFailure(status: number, packet: Uint8Array, out: Uint8Array, outOff: number): EspError {
+    const r = this.replay;
+    const saved = [r.oseq, r.oseqHi, this.ipId, this.outPackets, this.outBytes] as const;
+    const s = this.prepareEncap(packet, 0, packet.length, out, outOff, out.length - outOff, 0, null, 0, true);
+    [r.oseq, r.oseqHi, this.ipId, this.outPackets, this.outBytes] = saved;
+    if (s === status) return espError(s, this.lastError, this.lastErrorOffset);
+    return espError(status, `packet refused (status ${status})`);
   }
 
   /** Checks a batch call (live SA, output large enough), sizes the scratch; true when in place. */
@@ -920,14 +981,34 @@ export class EspSa {
     const hi = this.slotSeqHi[slot]!;
     if (!verified) {
       this.integrityFailed++;
-      return this.fail(S_ICV_MISMATCH, `ICV does not verify (SPI 0x${this.spi.toString(16)}, seq ${lo})`);
+      return this.failIcv(lo);
     }
-    const transport = this.mode === 'transport';
+    const payloadLen = this.checkTrailer(dst, dOff, slot);
+    if (payloadLen < 0) return payloadLen;
+    const v = this.replay.recheck(lo, hi);
+    if (v !== REPLAY_OK) {
+      if (v === REPLAY_DUPLICATE) return this.fail(S_REPLAY, `sequence number ${lo} was already received`);
+      if (v === REPLAY_INVALID) return this.fail(S_INVALID_SEQ, `sequence number ${lo} is not valid here`);
+      return this.fail(S_REPLAY_WINDOW, `sequence number ${lo} fell out of the replay window`);
+    }
+    this.replay.advance(lo);
+    this.inPackets++;
+    this.inBytes += payloadLen;
+    const pt = dOff + (this.mode === 'transport' ? this.slotEspOff[slot]! : 0);
+    return this.finishPayload(dst, dOff, slot, payloadLen, dst[pt + this.slotCtLen[slot]! - 1]!);
+  }
+
+  private failIcv(lo: number): number {
+    return this.fail(S_ICV_MISMATCH, `ICV does not verify (SPI 0x${this.spi.toString(16)}, seq ${lo})`);
+  }
+
+  /** The decrypted trailer's checks (no state changes): the payload length or BAD_PADDING. */
+  private checkTrailer(dst: Uint8Array, dOff: number, slot: number): number {
+    const lo = this.slotSeqLo[slot]!;
     const espOff = this.slotEspOff[slot]!;
     const ctLen = this.slotCtLen[slot]!;
-    const pt = dOff + (transport ? espOff : 0);
+    const pt = dOff + (this.mode === 'transport' ? espOff : 0);
     const padLen = dst[pt + ctLen - 2]!;
-    const nh = dst[pt + ctLen - 1]!;
     if (padLen + 2 >= ctLen) {
       return this.fail(S_BAD_PADDING, `pad length ${padLen} leaves no payload in ${ctLen} bytes (seq ${lo})`);
     }
@@ -942,15 +1023,18 @@ export class EspSa {
         }
       }
     }
-    const v = this.replay.recheck(lo, hi);
-    if (v !== REPLAY_OK) {
-      if (v === REPLAY_DUPLICATE) return this.fail(S_REPLAY, `sequence number ${lo} was already received`);
-      if (v === REPLAY_INVALID) return this.fail(S_INVALID_SEQ, `sequence number ${lo} is not valid here`);
-      return this.fail(S_REPLAY_WINDOW, `sequence number ${lo} fell out of the replay window`);
-    }
-    this.replay.advance(lo);
-    this.inPackets++;
-    this.inBytes += payloadLen;
+    return payloadLen;
+  }
+
+  /**
+   * A packet recorded in the replay window: dummy packets, the inner datagram's checks (tunnel), the header
+   * fix-ups. Changes nothing but the output on success. Length or status.
+   */
+  private finishPayload(dst: Uint8Array, dOff: number, slot: number, payloadLen: number, nh: number): number {
+    const lo = this.slotSeqLo[slot]!;
+    const transport = this.mode === 'transport';
+    const espOff = this.slotEspOff[slot]!;
+    const pt = dOff + (transport ? espOff : 0);
     if (nh === IPPROTO_NONE)
       return this.fail(S_DUMMY_PACKET, `dummy packet (next header 59, seq ${lo}) dropped`);
 
@@ -1022,6 +1106,21 @@ export class EspSa {
     if (!Number.isInteger(outOff) || outOff < 0 || outOff > out.length) {
       throw new EspError('BUFFER_TOO_SMALL', `output offset ${outOff} outside the ${out.length}-byte buffer`);
     }
+    const one = this.openOne;
+    if (one !== undefined && this.nativeSingle) {
+      const st = this.espStateIn();
+      let n: number;
+      try {
+        n = one.decapOne(packet, out, outOff);
+      } finally {
+        this.espStateOut(true);
+      }
+      if (n < 0) throw this.decapFailure(n, packet, out, outOff);
+      const hi = st[ST.ONE_SEQ_HI]!;
+      const lo = BigInt(st[ST.ONE_SEQ_LO]!);
+      const seq = hi === 0 ? lo : (BigInt(hi) << 32n) | lo;
+      return { packet: out.subarray(outOff, outOff + n), nextHeader: st[ST.ONE_NEXT_HEADER]!, seq };
+    }
     const r = this.prepareDecap(packet, 0, packet.length, out, outOff, out.length - outOff, 0, true);
     if (r < 0) throw espError(r, this.lastError, this.lastErrorOffset);
     const n = this.openCtx.openBatch(packet, out, this.aad, this.desc, 1, this.ok);
@@ -1029,6 +1128,39 @@ export class EspSa {
     if (len < 0) throw espError(len, this.lastError, this.lastErrorOffset);
     const seq = (BigInt(this.slotSeqHi[0]!) << 32n) | BigInt(this.slotSeqLo[0]!);
     return { packet: out.subarray(outOff, outOff + len), nextHeader: this.lastNextHeader, seq };
+  }
+
+  /**
+   * The EspError of a packet the native single-packet decap dropped (its counters are already taken over),
+   * worded by the TypeScript code without counting anything again: a packet dropped before decryption is
+   * parsed and checked again (the replay counters that check bumps are put back); after decryption the
+   * trailer and inner-datagram checks run on the output with what the addon reported.
+   */
+  private decapFailure(status: number, packet: Uint8Array, out: Uint8Array, outOff: number): EspError {
+    const st = this.espState;
+    const stage = st[ST.ONE_STAGE]!;
+    let s: number;
+    if (stage === STAGE.PREPARE) {
+      const stats = this.replay.stats;
+      const replay = stats.replay;
+      const replayWindow = stats.replayWindow;
+      s = this.prepareDecap(packet, 0, packet.length, out, outOff, out.length - outOff, 0, true);
+      stats.replay = replay;
+      stats.replayWindow = replayWindow;
+    } else {
+      this.slotSeqLo[0] = st[ST.ONE_SEQ_LO]!;
+      this.slotSeqHi[0] = st[ST.ONE_SEQ_HI]!;
+      this.slotEspOff[0] = st[ST.ONE_ESP_OFF]!;
+      this.slotCtLen[0] = st[ST.ONE_CT_LEN]!;
+      if (status === S_ICV_MISMATCH) s = this.failIcv(this.slotSeqLo[0]);
+      else if (stage === STAGE.OPENED) s = this.checkTrailer(out, outOff, 0);
+      else {
+        const nh = st[ST.ONE_NEXT_HEADER]!;
+        s = this.finishPayload(out, outOff, 0, st[ST.ONE_PAYLOAD_LEN]!, nh);
+      }
+    }
+    if (s === status) return espError(s, this.lastError, this.lastErrorOffset);
+    return espError(status, `packet dropped (status ${status})`);
   }
 
   /**
