@@ -32,11 +32,24 @@ function gcFunction(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-function heapBytes(gc: () => void): number {
-  for (let i = 0; i < 3; i++) gc();
-  const m = process.memoryUsage();
-  // `external` includes ArrayBuffer backing stores (typed arrays)
-  return m.heapUsed + m.external;
+/**
+ * Heap in use plus typed-array backing stores, once it has settled: V8 frees ArrayBuffer backing
+ * stores on a concurrent sweeper, so `external` can still drop after `gc()` returns (measured: the
+ * previous table's slots were released during the next reading, giving a negative size). Collect,
+ * yield to the event loop, and read again until two readings agree within 0.1 %.
+ */
+async function heapBytes(gc: () => void): Promise<number> {
+  let last = Number.NaN;
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 3; i++) gc();
+    await new Promise((r) => setTimeout(r, 20));
+    const m = process.memoryUsage();
+    // `external` includes ArrayBuffer backing stores (typed arrays)
+    const now = m.heapUsed + m.external;
+    if (Math.abs(now - last) <= now * 0.001) return now;
+    last = now;
+  }
+  return last;
 }
 
 function memResult(id: string, what: string, bytes: number): BenchResult {
@@ -44,23 +57,15 @@ function memResult(id: string, what: string, bytes: number): BenchResult {
 }
 
 const HOW =
-  'process.memoryUsage() heapUsed+external after 3 forced GCs (--expose-gc), filled table minus before, inputs pre-built';
+  'process.memoryUsage() heapUsed+external after forced GCs (--expose-gc) until two readings agree, filled table minus before; inputs pre-built and one throwaway table filled from them first';
 
-/** Bytes retained per SA by a SAD of `n` SAs. Separate function: nothing else stays reachable. */
-function saBytes(gc: () => void, n: number): number {
-  const states = randomStates(n, 11);
-  const before = heapBytes(gc);
+function fillSad(states: ReturnType<typeof randomStates>): Sad {
   const sad = new Sad();
   for (const s of states) sad.add(s);
-  const after = heapBytes(gc);
-  if (sad.size !== n) throw new Error('mem.sa: SAD size mismatch');
-  return (after - before) / n;
+  return sad;
 }
 
-/** Bytes retained per policy by an SPD of `n` mixed-prefix policies. */
-function policyBytes(gc: () => void, n: number): { bytes: number; size: number } {
-  const pols = mixedPolicies(n, 12);
-  const before = heapBytes(gc);
+function fillSpd(pols: ReturnType<typeof mixedPolicies>): Spd {
   const spd = new Spd();
   for (const g of pols) {
     try {
@@ -69,15 +74,41 @@ function policyBytes(gc: () => void, n: number): { bytes: number; size: number }
       if (!(e instanceof XfrmError) || e.errno !== 'EEXIST') throw e;
     }
   }
-  const after = heapBytes(gc);
+  return spd;
+}
+
+/**
+ * Bytes retained per SA by a SAD of `n` SAs. A first table is filled from the same inputs and dropped
+ * before the first reading, so that what the first pass leaves behind for good (optimised code,
+ * flattened strings, object layouts of the inputs) is in both readings: measured without it, a reading
+ * after the SA suite could come out below the one before it. Separate function: nothing else stays
+ * reachable.
+ */
+async function saBytes(gc: () => void, n: number): Promise<number> {
+  const states = randomStates(n, 11);
+  fillSad(states);
+  const before = await heapBytes(gc);
+  const sad = fillSad(states);
+  const after = await heapBytes(gc);
+  if (sad.size !== n) throw new Error('mem.sa: SAD size mismatch');
+  return (after - before) / n;
+}
+
+/** Bytes retained per policy by an SPD of `n` mixed-prefix policies (warmed the same way). */
+async function policyBytes(gc: () => void, n: number): Promise<{ bytes: number; size: number }> {
+  const pols = mixedPolicies(n, 12);
+  fillSpd(pols);
+  const before = await heapBytes(gc);
+  const spd = fillSpd(pols);
+  const after = await heapBytes(gc);
   return { bytes: (after - before) / spd.size, size: spd.size };
 }
 
 export async function benchMem(_opts: BenchOptions): Promise<BenchResult[]> {
   const gc = gcFunction();
   const n = 100_000;
-  const sa = saBytes(gc, n);
-  const pol = policyBytes(gc, n);
+  const sa = await saBytes(gc, n);
+  const pol = await policyBytes(gc, n);
   return [
     memResult(
       'mem.sa.100k',
