@@ -3,6 +3,8 @@ import { native } from '@xfrmkit/native';
 import fc from 'fast-check';
 import { createNativeGcmProvider, type GcmProvider, nodeGcmProvider } from '../../src/crypto/index.ts';
 import { fixIpv4Checksum } from '../../src/esp/ip.ts';
+import type { EspMode, EspSaConfig } from '../../src/esp/sa.ts';
+import type { ReplayMode } from '../../src/replay/index.ts';
 
 export const hex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 export const toHex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
@@ -119,3 +121,63 @@ export const ipv6Arb = fc
   .map(ipv6);
 
 export const packetArb = fc.oneof(ipv4Arb, ipv6Arb);
+
+/**
+ * Random ESP SA configurations: modes, outer families, ICV sizes, ESN, 128/256-bit keys, IV masks,
+ * DSCP/ECN/DF flags, replay layouts, windows from `windows`, and sequence numbers near 2^32 boundaries.
+ */
+export function espSaConfigArb(windows: readonly number[]): fc.Arbitrary<EspSaConfig> {
+  return fc
+    .record({
+      mode: fc.constantFrom<EspMode>('transport', 'tunnel'),
+      outer: fc.constantFrom(4, 6),
+      icvLen: fc.constantFrom(8, 12, 16),
+      esn: fc.boolean(),
+      key: fc.oneof(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      ),
+      salt: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+      spi: fc.integer({ min: 1, max: 0xffffffff }),
+      ivMask: fc.option(fc.uint8Array({ minLength: 8, maxLength: 8 }), { nil: undefined }),
+      ttl: fc.integer({ min: 1, max: 255 }),
+      noPmtuDisc: fc.boolean(),
+      dontEncapDscp: fc.boolean(),
+      decapDscp: fc.boolean(),
+      noEcn: fc.boolean(),
+      strictPadding: fc.boolean(),
+      window: fc.constantFrom(...windows),
+      bmp: fc.boolean(),
+      oseq: fc.constantFrom(0n, 5n, 0xfffffff0n, 0xfffffffen, 0x1_ffff_fff8n, 0xffff_ffff_ffff_fffcn),
+      oseqMayWrap: fc.boolean(),
+    })
+    .map((c) => {
+      const esn = c.esn;
+      const window = esn && c.window === 0 ? 32 : c.window;
+      const replayMode: ReplayMode = esn ? 'esn' : c.bmp || window > 32 ? 'bmp' : 'legacy';
+      const cfg: EspSaConfig = {
+        spi: c.spi,
+        mode: c.mode,
+        key: c.key,
+        salt: c.salt,
+        icvLen: c.icvLen,
+        esn,
+        tunnel:
+          c.outer === 4
+            ? { src: '203.0.113.1', dst: '203.0.113.2' }
+            : { src: '2001:db8:1::1', dst: '2001:db8:2::2' },
+        ttl: c.ttl,
+        noPmtuDisc: c.noPmtuDisc,
+        dontEncapDscp: c.dontEncapDscp,
+        decapDscp: c.decapDscp,
+        noEcn: c.noEcn,
+        strictPadding: c.strictPadding,
+        replayWindow: window,
+        replayMode,
+        oseq: esn ? c.oseq : c.oseq & 0xffff_ffffn,
+        oseqMayWrap: !esn && c.oseqMayWrap,
+      };
+      if (c.ivMask) cfg.ivMask = c.ivMask;
+      return cfg;
+    });
+}

@@ -9,23 +9,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type BatchDelivery, type Delivery, hostFrame, type TwoDpuTopology } from '../../src/index.ts';
-import { type Built, seeded } from './support.ts';
-
-/** Deterministic bytes (xorshift32) so that both topologies get the same keys and SPIs. */
-function rng(seed: number): (n: number) => Uint8Array {
-  let x = seed | 1;
-  return (n) => {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      b[i] = x & 0xff;
-    }
-    return b;
-  };
-}
+import {
+  type BatchDelivery,
+  type Delivery,
+  dpuSnapshot,
+  hostFrame,
+  type TwoDpuTopology,
+} from '../../src/index.ts';
+import { type Built, rng, seeded } from './support.ts';
 
 interface Scenario {
   seed: number;
@@ -118,37 +109,9 @@ function fromBatch(d: BatchDelivery, seen: Seen): void {
 /** Everything the two DPUs and the wire keep. */
 function state(b: Built) {
   const t = b.topo;
-  const dpu = (d: TwoDpuTopology['bfl']) => {
-    const sad = d.sim.xfrm.netns('default').sad;
-    const load = (l: typeof d.datapath.txLoad) => ({
-      packets: l.packets,
-      frameBytes: l.frameBytes,
-      latency: l.latencyCycles,
-      stages: [...l.stageCycles],
-      queues: [...l.queueCycles],
-    });
-    return {
-      ethtool: d.datapath.ethtool(),
-      mib: [...d.datapath.mib],
-      port: [...d.datapath.port],
-      queues: [...d.datapath.queuePackets],
-      sas: d.datapath.saCounters(),
-      ovs: [...d.counters],
-      tx: load(d.datapath.txLoad),
-      rx: load(d.datapath.rxLoad),
-      sad: sad.entries().map((e) => ({
-        spi: e.state.info.id.spi,
-        km: e.kmState,
-        dying: e.dying,
-        // add_time / use_time are wall-clock seconds of two different runs
-        curlft: { ...e.state.info.curlft, addTime: 0n, useTime: e.state.info.curlft.useTime > 0n },
-        stats: { ...e.state.info.stats },
-      })),
-    };
-  };
   return {
-    bfl: dpu(t.bfl),
-    bfr: dpu(t.bfr),
+    bfl: dpuSnapshot(t.bfl),
+    bfr: dpuSnapshot(t.bfr),
     wire: { timeNs: t.wire.timeNs, frames: t.wire.frames, bytes: t.wire.bytes },
   };
 }

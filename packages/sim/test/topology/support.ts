@@ -122,3 +122,18 @@ export function espOpen(keyMat: Uint8Array, ip: Uint8Array): Uint8Array {
   d.setAuthTag(tag);
   return new Uint8Array(Buffer.concat([d.update(ct), d.final()]));
 }
+
+/** Deterministic bytes (xorshift32) so that both topologies get the same keys and SPIs. */
+export function rng(seed: number): (n: number) => Uint8Array {
+  let x = seed | 1;
+  return (n) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      b[i] = x & 0xff;
+    }
+    return b;
+  };
+}

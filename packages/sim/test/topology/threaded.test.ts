@@ -15,20 +15,7 @@ import {
   ThreadedLink,
   TwoDpuTopology,
 } from '../../src/index.ts';
-
-function rng(seed: number): (n: number) => Uint8Array {
-  let x = seed | 1;
-  return (n) => {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      b[i] = x & 0xff;
-    }
-    return b;
-  };
-}
+import { rng } from './support.ts';
 
 interface Scenario {
   seed: number;
