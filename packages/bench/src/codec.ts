@@ -3,7 +3,7 @@
  * iproute2 6.15 sends it), and decode of a 1000-policy dump.
  */
 import { performance } from 'node:perf_hooks';
-import { decodeDatagram, encodeDatagram, encodeXfrm } from '@xfrmkit/netlink';
+import { decodeDatagram, encodeDatagram, encodeXfrm, HOST_SELECTOR } from '@xfrmkit/netlink';
 import { type BenchOptions, type BenchResult, measureRate, result } from './harness.ts';
 
 const INF = 0xffff_ffff_ffff_ffffn;
@@ -19,20 +19,7 @@ export function seedNewsa(): Uint8Array {
     seq: 1,
     pid: 0,
     body: {
-      sel: {
-        daddr: '192.168.1.65',
-        saddr: '192.168.1.64',
-        dport: 0,
-        dportMask: 0,
-        sport: 0,
-        sportMask: 0,
-        family: 2,
-        prefixlenD: 32,
-        prefixlenS: 32,
-        proto: 0,
-        ifindex: 0,
-        user: 0,
-      },
+      sel: HOST_SELECTOR('192.168.1.64', '192.168.1.65'),
       id: { daddr: '192.168.1.65', spi: 0x4834535d, proto: 50 },
       saddr: '192.168.1.64',
       lft: {
@@ -93,20 +80,7 @@ export async function codecBenchmarks(opts: BenchOptions): Promise<BenchResult[]
         seq: 1,
         pid: 1,
         body: {
-          sel: {
-            daddr: `10.${(i >> 8) & 255}.${i & 255}.2`,
-            saddr: '10.0.0.1',
-            dport: 0,
-            dportMask: 0,
-            sport: 0,
-            sportMask: 0,
-            family: 2,
-            prefixlenD: 32,
-            prefixlenS: 32,
-            proto: 0,
-            ifindex: 0,
-            user: 0,
-          },
+          sel: HOST_SELECTOR('10.0.0.1', `10.${(i >> 8) & 255}.${i & 255}.2`),
           lft: {
             softByteLimit: INF,
             hardByteLimit: INF,

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { XfrmPolicy } from '@xfrmkit/core';
-import { DEFAULT_LFT, KernelTransport, XfrmClient, ZERO_CUR } from '@xfrmkit/netlink';
+import { DEFAULT_LFT, HOST_SELECTOR, KernelTransport, XfrmClient, ZERO_CUR } from '@xfrmkit/netlink';
 import { type BenchOptions, type BenchResult, result } from './harness.ts';
 
 function addr(i: number, net: number): string {
@@ -26,20 +26,7 @@ export function programPolicy(i: number): { policy: XfrmPolicy; line: string } {
   const dst = addr(i, 200 + (i >> 16));
   const policy: XfrmPolicy = {
     info: {
-      sel: {
-        daddr: dst,
-        saddr: src,
-        dport: 0,
-        dportMask: 0,
-        sport: 0,
-        sportMask: 0,
-        family: 2,
-        prefixlenD: 32,
-        prefixlenS: 32,
-        proto: 0,
-        ifindex: 0,
-        user: 0,
-      },
+      sel: HOST_SELECTOR(src, dst),
       lft: DEFAULT_LFT(),
       curlft: ZERO_CUR(),
       priority: 0,

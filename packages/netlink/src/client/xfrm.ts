@@ -67,6 +67,12 @@ export const ZERO_SELECTOR = (family = AF_INET): XfrmSelector => ({
   user: 0,
 });
 
+/** A host-to-host selector (`src/32 dst/32`, or /128 for AF_INET6), every other field 0. */
+export const HOST_SELECTOR = (saddr: string, daddr: string, family = AF_INET): XfrmSelector => {
+  const bits = family === AF_INET ? 32 : 128;
+  return { ...ZERO_SELECTOR(family), daddr, saddr, prefixlenD: bits, prefixlenS: bits };
+};
+
 /** iproute2's default lifetime config: byte/packet limits infinite, time limits 0 (none). */
 export const DEFAULT_LFT = () => ({
   softByteLimit: XFRM_INF,

@@ -4,12 +4,13 @@
  * set): one ack per datagram by default, one per request with `ackEach`, and a failure in the
  * middle of a datagram is still that request's error.
  */
-import { AF_INET, type XfrmPolicy } from '@xfrmkit/core';
+import type { XfrmPolicy } from '@xfrmkit/core';
 import { describe, expect, it } from 'vitest';
 import {
   buildError,
   type DatagramInfo,
   DEFAULT_LFT,
+  HOST_SELECTOR,
   NetlinkError,
   NLM_F,
   splitDatagram,
@@ -22,20 +23,7 @@ import {
 function policy(i: number): XfrmPolicy {
   return {
     info: {
-      sel: {
-        daddr: `10.9.${i >> 8}.${i & 255}`,
-        saddr: '10.0.0.1',
-        dport: 0,
-        dportMask: 0,
-        sport: 0,
-        sportMask: 0,
-        family: AF_INET,
-        prefixlenD: 32,
-        prefixlenS: 32,
-        proto: 0,
-        ifindex: 0,
-        user: 0,
-      },
+      sel: HOST_SELECTOR('10.0.0.1', `10.9.${i >> 8}.${i & 255}`),
       lft: DEFAULT_LFT(),
       curlft: ZERO_CUR(),
       priority: i,

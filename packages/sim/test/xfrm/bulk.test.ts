@@ -5,7 +5,15 @@
  * requests of the datagram).
  */
 import type { XfrmPolicy, XfrmUserTmpl } from '@xfrmkit/core';
-import { DEFAULT_LFT, encodeXfrm, XFRM_MSG, XFRMNLGRP, XfrmClient, ZERO_CUR } from '@xfrmkit/netlink';
+import {
+  DEFAULT_LFT,
+  encodeXfrm,
+  HOST_SELECTOR,
+  XFRM_MSG,
+  XFRMNLGRP,
+  XfrmClient,
+  ZERO_CUR,
+} from '@xfrmkit/netlink';
 import { describe, expect, test } from 'vitest';
 import { SimClock } from '../../src/clock.ts';
 import { SimMachine } from '../../src/machine.ts';
@@ -31,20 +39,7 @@ function tmpl(over: Partial<XfrmUserTmpl> = {}): XfrmUserTmpl {
 function policy(i: number, t: XfrmUserTmpl = tmpl()): XfrmPolicy {
   return {
     info: {
-      sel: {
-        daddr: `10.2.${i >> 8}.${i & 255}`,
-        saddr: `10.1.${i >> 8}.${i & 255}`,
-        dport: 0,
-        dportMask: 0,
-        sport: 0,
-        sportMask: 0,
-        family: 2,
-        prefixlenD: 32,
-        prefixlenS: 32,
-        proto: 0,
-        ifindex: 0,
-        user: 0,
-      },
+      sel: HOST_SELECTOR(`10.1.${i >> 8}.${i & 255}`, `10.2.${i >> 8}.${i & 255}`),
       lft: DEFAULT_LFT(),
       curlft: ZERO_CUR(),
       priority: 0,
