@@ -18,7 +18,7 @@ import {
 } from '../../src/crypto/index.ts';
 import { PacketBatch } from '../../src/esp/batch.ts';
 import { EspSa, type EspSaConfig } from '../../src/esp/sa.ts';
-import { espSaConfigArb, packetArb, toHex } from './util.ts';
+import { espSaConfigArb, packetArb, snapshot, startReceivers, toHex } from './util.ts';
 
 /** A provider whose contexts hide the whole-batch ESP calls: EspSa then runs its TypeScript path. */
 function withoutEspBatch(p: GcmProvider): GcmProvider {
@@ -60,15 +60,6 @@ const opArb = fc.record({
 function fill(batch: PacketBatch, pkts: Uint8Array[]): void {
   for (const [i, p] of pkts.entries()) batch.set(i, p);
   batch.count = pkts.length;
-}
-
-function snapshot(sa: EspSa) {
-  return {
-    stats: sa.stats(),
-    replay: sa.replay.toXfrmReplayStateEsn(),
-    lastSent: sa.replay.lastSent,
-    top: sa.replay.top,
-  };
 }
 
 function sameBatch(a: PacketBatch, b: PacketBatch, n: number): void {
@@ -134,15 +125,9 @@ describe.skipIf(!native)('native whole-batch ESP = the TypeScript path', () => {
           if (outs.length === 0) return;
 
           // receivers start at a window top around the sender's start
-          const oseq = cfg.oseq ?? 0n;
-          const start = oseq - BigInt(rxStart % 8) + 3n;
-          const top = start < 0n ? 0n : start;
           const rxN = mk(fast, { dir: 'in' });
           const rxR = mk(ref, { dir: 'in' });
-          for (const rx of [rxN, rxR]) {
-            rx.replay.seq = Number(top & 0xffff_ffffn);
-            rx.replay.seqHi = cfg.esn ? Number((top >> 32n) & 0xffff_ffffn) : 0;
-          }
+          startReceivers(cfg, rxStart, [rxN, rxR]);
           const decIn = ops.map((op) => {
             const p = outs[op.pick % outs.length]!.slice();
             if (op.kind === 'flip') p[op.bit % p.length]! ^= 1 << (op.bit % 8);

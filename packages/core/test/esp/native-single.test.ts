@@ -11,7 +11,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createNativeGcmProvider, nodeGcmProvider } from '../../src/crypto/index.ts';
 import { EspError } from '../../src/esp/errors.ts';
 import { EspSa, type EspSaConfig } from '../../src/esp/sa.ts';
-import { espSaConfigArb, ipv4, packetArb, toHex } from './util.ts';
+import { espSaConfigArb, ipv4, packetArb, snapshot, startReceivers, toHex } from './util.ts';
 
 const cfgArb = espSaConfigArb([0, 1, 3, 5, 16, 32, 33, 64, 100, 1000]);
 
@@ -33,15 +33,6 @@ const opArb = fc.record({
 type Outcome =
   | { ok: true; bytes: string; buf: string; nextHeader?: number; seq?: bigint }
   | { ok: false; code: string; message: string; offset: number | undefined; buf: string };
-
-function snapshot(sa: EspSa) {
-  return {
-    stats: sa.stats(),
-    replay: sa.replay.toXfrmReplayStateEsn(),
-    lastSent: sa.replay.lastSent,
-    top: sa.replay.top,
-  };
-}
 
 /** Runs one call on a private copy of `input` with the output `o`, as the single-packet API is used. */
 function call(
@@ -132,15 +123,9 @@ describe.skipIf(!native)('native single-packet ESP = the TypeScript single-packe
           }
           if (sent.length === 0) return;
 
-          const oseq = cfg.oseq ?? 0n;
-          const start = oseq - BigInt(rxStart % 8) + 3n;
-          const top = start < 0n ? 0n : start;
           const rxN = mk(false, { dir: 'in' });
           const rxR = mk(true, { dir: 'in' });
-          for (const rx of [rxN, rxR]) {
-            rx.replay.seq = Number(top & 0xffff_ffffn);
-            rx.replay.seqHi = cfg.esn ? Number((top >> 32n) & 0xffff_ffffn) : 0;
-          }
+          startReceivers(cfg, rxStart, [rxN, rxR]);
           for (const op of ops) {
             let p = new Uint8Array(sent[op.pick % sent.length]!);
             if (op.kind === 'flip') p[op.bit % p.length]! ^= 1 << (op.bit % 8);

@@ -3,7 +3,7 @@ import { native } from '@xfrmkit/native';
 import fc from 'fast-check';
 import { createNativeGcmProvider, type GcmProvider, nodeGcmProvider } from '../../src/crypto/index.ts';
 import { fixIpv4Checksum } from '../../src/esp/ip.ts';
-import type { EspMode, EspSaConfig } from '../../src/esp/sa.ts';
+import type { EspMode, EspSa, EspSaConfig } from '../../src/esp/sa.ts';
 import type { ReplayMode } from '../../src/replay/index.ts';
 
 export const hex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -180,4 +180,27 @@ export function espSaConfigArb(windows: readonly number[]): fc.Arbitrary<EspSaCo
       if (c.ivMask) cfg.ivMask = c.ivMask;
       return cfg;
     });
+}
+
+/** What the native-vs-TypeScript differential tests compare after every call: counters and replay state. */
+export function snapshot(sa: EspSa) {
+  return {
+    stats: sa.stats(),
+    replay: sa.replay.toXfrmReplayStateEsn(),
+    lastSent: sa.replay.lastSent,
+    top: sa.replay.top,
+  };
+}
+
+/**
+ * Puts the receivers' window top a little around the sender's first sequence number (`cfg.oseq`,
+ * shifted by `rxStart % 8` below and 3 above), so that packets arrive in, ahead of and behind the window.
+ */
+export function startReceivers(cfg: EspSaConfig, rxStart: number, rxs: readonly EspSa[]): void {
+  const start = (cfg.oseq ?? 0n) - BigInt(rxStart % 8) + 3n;
+  const top = start < 0n ? 0n : start;
+  for (const rx of rxs) {
+    rx.replay.seq = Number(top & 0xffff_ffffn);
+    rx.replay.seqHi = cfg.esn ? Number((top >> 32n) & 0xffff_ffffn) : 0;
+  }
 }
