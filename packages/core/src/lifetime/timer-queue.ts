@@ -14,6 +14,9 @@ interface Node<T> {
   item: T;
 }
 
+/** What `popDue` returns when nothing is due (shared, never written). */
+const NOTHING_DUE: readonly never[] = Object.freeze([]);
+
 export class TimerQueue<T extends Timed> {
   private heap: Node<T>[] = [];
 
@@ -32,8 +35,12 @@ export class TimerQueue<T extends Timed> {
     item.timerGen++;
   }
 
-  /** Removes and returns the items whose deadline is ≤ now, earliest first. */
-  popDue(now: number): T[] {
+  /**
+   * Removes and returns the items whose deadline is ≤ now, earliest first. Nothing due (the common
+   * case: the tables tick before every request) returns a shared empty list without allocating.
+   */
+  popDue(now: number): readonly T[] {
+    if (this.heap.length === 0 || this.heap[0]!.at > now) return NOTHING_DUE;
     const out: T[] = [];
     while (this.heap.length > 0) {
       const top = this.heap[0]!;

@@ -923,9 +923,11 @@ export class Sad {
   /** Runs the due SA timers at the clock's current time. Returns the number of events emitted. */
   tick(): number {
     const nowN = Math.floor(this.clock.now());
+    const due = this.timers.popDue(nowN);
+    if (due.length === 0) return 0;
     const now = BigInt(nowN);
     let events = 0;
-    for (const e of this.timers.popDue(nowN)) {
+    for (const e of due) {
       if (!this.all.has(e)) continue;
       const info = e.state.info;
       const v = evaluateSaTimer(info.lft, info.curlft, now, e.dying);

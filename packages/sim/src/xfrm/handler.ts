@@ -409,12 +409,10 @@ export class XfrmHandler implements ProtocolHandler {
 
   /** Runs due SA/policy timers of every netns (kernel-originated EXPIRE/POLEXPIRE). */
   tick(): void {
-    // runs before every request: skip the tables with nothing due (`nextTimer` = earliest pending
-    // timer, the tables' ticks run the timers due at floor(now))
-    const now = Math.floor(this.coreClock.now());
+    // runs before every request; a table with nothing due returns at once (TimerQueue.popDue)
     for (const ns of this.namespaces.values()) {
-      if (ns.sad.nextTimer() <= now) ns.sad.tick();
-      if (ns.spd.nextTimer() <= now) ns.spd.tick();
+      ns.sad.tick();
+      ns.spd.tick();
     }
   }
 
