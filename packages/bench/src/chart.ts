@@ -5,7 +5,8 @@
  *   1. throughput vs packet size: ESP encap/decap (default configuration) in Mpps and Gb/s at 64, 512,
  *      1400 B and IMIX, with the raw AES-GCM ceiling (seal/open) measured in the same run;
  *   2. SPD lookup time vs number of policies, log–log, indexed lookup vs the linear-scan reference
- *      (`spd.lookup.*`); without those results the panel is replaced by a note.
+ *      (`spd.lookup.*`), with the latency of one dependent load in and beyond the cache of the same
+ *      run as flat lines (`spd.load.*`); without lookup results the panel is replaced by a note.
  */
 import { writeFileSync } from 'node:fs';
 import * as vega from 'vega';
@@ -53,15 +54,31 @@ export function policyCount(r: BenchResult): number | undefined {
   return Number(m[1]) * ({ k: 1e3, m: 1e6 }[m[2]!.toLowerCase()] ?? 1);
 }
 
-/** Points of the lookup chart: ns per lookup of `spd.lookup.*` and of its baseline. */
+/** Memory references drawn as flat lines under the lookups: `spd.load.*` (latency.ts). */
+const LOAD_SERIES = [
+  ['spd.load.dram', 'one load beyond the cache (spd.load.dram)'],
+  ['spd.load.cache', 'one load in cache (spd.load.cache)'],
+] as const;
+
+/**
+ * Points of the lookup chart: ns per lookup of `spd.lookup.*` and of its baseline, and, when the run
+ * measured them, the latency of one dependent load in and beyond the cache at the same sizes.
+ */
 export function lookupPoints(results: readonly BenchResult[]): LookupPoint[] {
   const out: LookupPoint[] = [];
+  const sizes: number[] = [];
   for (const r of results) {
     if (!r.id.startsWith('spd.lookup.') || r.value <= 0) continue;
     const n = policyCount(r);
     if (n === undefined) continue;
+    sizes.push(n);
     out.push({ policies: n, series: 'indexed lookup', ns: 1e9 / r.value });
     if (r.baseline) out.push({ policies: n, series: r.baseline_name ?? 'baseline', ns: 1e9 / r.baseline });
+  }
+  for (const [id, series] of LOAD_SERIES) {
+    const load = results.find((r) => r.id === id);
+    if (load === undefined || load.value <= 0) continue;
+    for (const n of sizes) out.push({ policies: n, series, ns: 1e9 / load.value });
   }
   return out;
 }

@@ -46,6 +46,7 @@ const PER_SECOND: Record<string, number> = {
   'msg/s': 1,
   'policies/s': 1,
   'lookups/s': 1,
+  'loads/s': 1,
   pps: 1,
   Mpps: 1e6,
 };

@@ -9,6 +9,10 @@
  * random priorities 0..65535; 2 % packet-offloaded, 3 % with a mark, 2 % with an if_id. Lookups cycle
  * through 65,536 distinct flows, 90 % drawn inside a random policy's selector and 10 % random.
  *
+ * The suite first measures the machine's memory references (`latency.ts`: `spd.load.cache`,
+ * `spd.load.dram`, one dependent load in and beyond the cache) and gives each lookup's time in
+ * units of `spd.load.dram` as well: what a lookup that must leave the cache cannot go below.
+ *
  * Run: `xfrmkit bench --only spd [--quick]` (bundled with esbuild and run in a child node, see
  * `runBundled` in mem.ts), or directly `npx tsx packages/bench/src/spd.ts [--quick]`.
  */
@@ -29,7 +33,8 @@ import {
   XfrmError,
   type XfrmPolicy,
 } from '@xfrmkit/core';
-import { type BenchOptions, type BenchResult, measureRate, result, summarize } from './harness.ts';
+import { type BenchOptions, type BenchResult, measureRate, result, selected, summarize } from './harness.ts';
+import { benchLoads } from './latency.ts';
 
 /** Small fast seeded PRNG (mulberry32): u32 values. */
 export function rng(seed: number): () => number {
@@ -314,9 +319,12 @@ export async function benchSpd(opts: SpdBenchOptions): Promise<BenchResult[]> {
   const sizes =
     opts.sizes ?? (opts.quick ? [1_000, 5_000, 20_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000]);
   const log = opts.log ?? (() => {});
-  const out: BenchResult[] = [];
+  const out: BenchResult[] = await benchLoads(opts);
+  const dramNs = 1e9 / out.find((r) => r.id === 'spd.load.dram')!.value;
+  log(`spd: one dependent load beyond the cache takes ${dramNs.toFixed(0)} ns`);
   for (let i = 0; i < ids.length; i++) {
     const n = sizes[i]!;
+    if (!selected(`spd.lookup.${ids[i]}`, opts.only)) continue;
     const pols = mixedPolicies(n, 1000 + i);
     const flows = mixedFlows(pols, FLOWS, 7 + i);
     const { spd, ms } = buildSpd(pols);
@@ -343,12 +351,14 @@ export async function benchSpd(opts: SpdBenchOptions): Promise<BenchResult[]> {
       n >= 1_000_000
         ? `; linear-scan baseline sampled on only ${ref.lookups} lookups (${nSamples}×${perSample}; a full run would take hours)`
         : `; linear-scan baseline on ${ref.lookups} lookups`;
+    const ns = 1e9 / summarize(samples).median;
     out.push(
       result(
         `spd.lookup.${ids[i]}`,
         `lookupCompiled, ${spd.size} mixed-prefix policies (v4+v6, 25% host/host, ports, random prio), ` +
           `${FLOWS} flows, ${((100 * matched) / FLOWS).toFixed(0)}% matched; built in ${(ms / 1000).toFixed(2)} s` +
-          refNote,
+          refNote +
+          `; ${ns.toFixed(0)} ns = ${(ns / dramNs).toFixed(1)}× spd.load.dram`,
         'lookups/s',
         samples,
         { name: 'referenceLookup linear scan', samples: ref.rates },

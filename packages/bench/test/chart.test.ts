@@ -53,6 +53,25 @@ describe('chart data', () => {
       { policies: 1000, series: 'linear scan', ns: 10_000 },
     ]);
   });
+
+  it('draws the memory references of the run as flat lines at the lookup sizes', () => {
+    const loads = [
+      result('spd.load.dram', 'x', 'loads/s', [5e6]),
+      result('spd.load.cache', 'x', 'loads/s', [2e8]),
+    ];
+    const pts = lookupPoints([
+      spd('spd.lookup.1k', 1000, 1e7, 1e5),
+      spd('spd.lookup.1m', 1e6, 1e6, 1),
+      ...loads,
+    ]);
+    expect(pts.filter((p) => p.series.includes('spd.load.dram'))).toEqual([
+      { policies: 1000, series: 'one load beyond the cache (spd.load.dram)', ns: 200 },
+      { policies: 1e6, series: 'one load beyond the cache (spd.load.dram)', ns: 200 },
+    ]);
+    expect(pts.filter((p) => p.series.includes('spd.load.cache')).map((p) => p.ns)).toEqual([5, 5]);
+    // no lookups, no lines
+    expect(lookupPoints(loads)).toEqual([]);
+  });
 });
 
 describe('renderSvg', () => {

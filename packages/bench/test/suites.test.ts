@@ -44,6 +44,7 @@ const EXPECTED: Record<string, string[]> = {
     ...['encap', 'decap'].flatMap((d) => ['', '.noesn', '.single', '.node'].map((v) => `esp.${d}.${s}${v}`)),
   ]),
   codec: ['codec.newsa', 'codec.dump1000'],
+  spd: ['spd.load.cache', 'spd.load.dram', ...['1k', '10k', '100k', '1m'].map((n) => `spd.lookup.${n}`)],
   kernel: ['kernel.program.100k'],
   sim: ['sim.program.100k', 'sim.pipeline.real', 'sim.pipeline.modeled'],
 };
