@@ -45,7 +45,8 @@ export function chase(a: Int32Array, at: number, steps: number): number {
 
 const STEPS = 8192;
 
-async function loadRate(id: string, bytes: number, opts: BenchOptions): Promise<number[]> {
+/** Dependent loads/s over a random cycle of `bytes` (samples, as `measureRate`). */
+export async function loadRate(id: string, bytes: number, opts: BenchOptions): Promise<number[]> {
   const a = chaseCycle(bytes);
   let at = 0;
   // one full walk first: the pages are touched and, for the small set, the lines are cached

@@ -150,7 +150,7 @@ export async function runBundled(
     writeFileSync(
       entry,
       `import { ${fn} } from ${JSON.stringify(pathToFileURL(join(here, file)).pathname)};\n` +
-        `const r = await ${fn}({ quick: ${opts.quick}, log: (s) => process.stderr.write(s + '\\n') });\n` +
+        `const r = await ${fn}({ quick: ${opts.quick}, only: ${JSON.stringify(opts.only)}, log: (s) => process.stderr.write(s + '\\n') });\n` +
         `process.stdout.write(JSON.stringify(r));\n`,
     );
     await run(esbuild, [

@@ -3,7 +3,9 @@
  * family and mark) with 100k ESP SAs installed (80 % IPv4 / 20 % IPv6 destinations, random SPIs),
  * cycling through 65,536 (daddr, spi) keys of installed SAs held in a flat Int32Array. The baseline
  * is the string-keyed convenience form `Sad.lookup(daddr text, …)` over the same keys, which parses
- * the address on every call (what a caller without compiled keys pays).
+ * the address on every call (what a caller without compiled keys pays). The `what` text also gives
+ * the lookup time in units of one dependent load beyond the cache, measured in the same child
+ * (`latency.ts`): a table of 100k SAs is about the size of this machine's last-level cache.
  *
  * Run: `xfrmkit bench --only sad [--quick]`.
  */
@@ -17,7 +19,8 @@ import {
   XFRM_MODE,
   type XfrmState,
 } from '@xfrmkit/core';
-import { type BenchOptions, type BenchResult, measureRate, result } from './harness.ts';
+import { type BenchOptions, type BenchResult, measureRate, result, summarize } from './harness.ts';
+import { DRAM_BYTES, loadRate } from './latency.ts';
 import { rng } from './spd.ts';
 
 function v4Text(x: number): string {
@@ -123,6 +126,8 @@ export async function benchSad(opts: BenchOptions): Promise<BenchResult[]> {
     }
   };
   const samples = await measureRate('sad.lookup', fast, BATCH, opts);
+  const ns = 1e9 / summarize(samples).median;
+  const dramNs = 1e9 / summarize(await loadRate('sad.load.dram', DRAM_BYTES, opts)).median;
   const base = await measureRate('sad.lookup.text', slow, BATCH / 8, opts);
   // every key is an installed SA: all lookups must hit
   k = 0;
@@ -132,7 +137,8 @@ export async function benchSad(opts: BenchOptions): Promise<BenchResult[]> {
   return [
     result(
       'sad.lookup',
-      `lookupSpi(family, daddr words, spi, ESP, mark 0) with ${n} SAs (80% IPv4), ${KEYS} keys of installed SAs cycled`,
+      `lookupSpi(family, daddr words, spi, ESP, mark 0) with ${n} SAs (80% IPv4), ${KEYS} keys of installed SAs cycled; ` +
+        `${ns.toFixed(0)} ns = ${(ns / dramNs).toFixed(2)}× one dependent load beyond the cache (${dramNs.toFixed(0)} ns, this run, as spd.load.dram)`,
       'lookups/s',
       samples,
       { name: 'Sad.lookup(daddr text) (parses the address per call)', samples: base },
