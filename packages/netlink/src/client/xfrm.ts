@@ -142,7 +142,7 @@ export class XfrmClient {
   private async one(type: number, body: unknown, attrs: AttrInput[]): Promise<XfrmMessage> {
     const r = await this.request(type, NLM_F.REQUEST, body, attrs);
     const m = r.replies[0];
-    if (!m || m.kind !== 'xfrm') throw new Error(`XFRM_MSG_${xfrmMsgName(type)}: no reply message`);
+    if (m?.kind !== 'xfrm') throw new Error(`XFRM_MSG_${xfrmMsgName(type)}: no reply message`);
     return m.xfrm;
   }
 

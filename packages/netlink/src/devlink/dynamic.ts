@@ -30,9 +30,9 @@ export interface DynamicTypeRule {
   /** the attribute carrying the type: its number and name in the scope's attribute set, and codec */
   readonly typeAttr: { readonly type: number; readonly name: string; readonly codec: PayloadCodec<number> };
   /** payload codec per type value */
-  readonly codecs: Readonly<Record<number, PayloadCodec<any>>>;
+  readonly codecs: Readonly<Record<number, PayloadCodec<unknown>>>;
   /** codec for type values not listed, and for typed attributes outside any scope */
-  readonly fallback: PayloadCodec<any>;
+  readonly fallback: PayloadCodec<unknown>;
 }
 
 const scopes = new Map<DynamicTypeRule, Array<number | undefined>>();
@@ -61,8 +61,8 @@ export function currentType(rule: DynamicTypeRule): number | undefined {
 
 function codecFor(
   rule: DynamicTypeRule,
-  overrides?: Readonly<Record<number, PayloadCodec<any>>>,
-): PayloadCodec<any> {
+  overrides?: Readonly<Record<number, PayloadCodec<unknown>>>,
+): PayloadCodec<unknown> {
   const t = currentType(rule);
   if (t === undefined) return rule.fallback;
   return overrides?.[t] ?? rule.codecs[t] ?? rule.fallback;
@@ -74,7 +74,7 @@ function codecFor(
  */
 export function dynamic(
   rule: DynamicTypeRule,
-  overrides?: Readonly<Record<number, PayloadCodec<any>>>,
+  overrides?: Readonly<Record<number, PayloadCodec<unknown>>>,
 ): PayloadCodec<unknown> {
   return {
     desc: `dynamic (${rule.name}, typed by ${rule.typeAttr.name})`,

@@ -12,7 +12,7 @@
  * re-encoding such an attribute takes the table default).
  */
 import type { GenlFamilySpec } from '../genl/genl.ts';
-import { type AttrSet, attrSet } from '../schema/attrs.ts';
+import { type Attr, type AttrSet, attrSet } from '../schema/attrs.ts';
 import {
   binary,
   bitfield32,
@@ -71,7 +71,7 @@ export const paramValueRule: DynamicTypeRule = {
 const rules = [paramValueRule];
 
 /** Codec by wire type for the attributes that need nothing special. */
-const SCALAR: Partial<Record<DevlinkWireType, PayloadCodec<any>>> = {
+const SCALAR: Partial<Record<DevlinkWireType, PayloadCodec<unknown>>> = {
   u8,
   u16,
   u32,
@@ -102,7 +102,7 @@ export const devlinkPortFunctionAttrs: AttrSet = attrSet('devlink-dl-port-functi
 ]);
 
 /** Nests with their own attribute set or scoping, and their NLA_F_NESTED choice. */
-const NESTS: Record<string, { codec: PayloadCodec<any>; nestedFlag?: boolean }> = {
+const NESTS: Record<string, { codec: PayloadCodec<Attr[] | Uint8Array>; nestedFlag?: boolean }> = {
   PARAM: { codec: scopedNest(() => devlinkAttrs, rules) },
   PORT_FUNCTION: { codec: scopedNest(() => devlinkPortFunctionAttrs) },
   STATS: { codec: scopedNest(() => devlinkStatsAttrs) },
@@ -120,13 +120,13 @@ const NESTS: Record<string, { codec: PayloadCodec<any>; nestedFlag?: boolean }> 
 };
 
 /** Typed-by-PARAM_TYPE attributes; a bool DEFAULT is a u8 0/1 where a bool DATA is a flag. */
-const DYNAMIC: Record<string, PayloadCodec<any>> = {
+const DYNAMIC: Record<string, PayloadCodec<unknown>> = {
   PARAM_VALUE_DATA: dynamic(paramValueRule),
   PARAM_VALUE_DEFAULT: dynamic(paramValueRule, { [DEVLINK_VAR_ATTR_TYPE.FLAG]: u8 }),
 };
 
 function buildDevlinkAttrs(): AttrSet {
-  const specs: Array<[number, string, PayloadCodec<any>, { nestedFlag?: boolean }?]> = [];
+  const specs: Array<[number, string, PayloadCodec<unknown>, { nestedFlag?: boolean }?]> = [];
   DEVLINK_ATTR_TABLE.forEach(([name, wt], type) => {
     if (wt === 'unspec') return;
     const special = NESTS[name];

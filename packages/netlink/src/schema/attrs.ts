@@ -10,7 +10,7 @@ import { type CompiledStruct, compiledOf } from './compile.ts';
 export interface AttrSpec {
   name: string;
   type: number;
-  codec: PayloadCodec<any>;
+  codec: PayloadCodec<unknown>;
   /** set NLA_F_NESTED when encoding a value built from scratch */
   nestedFlag?: boolean;
 }
@@ -137,7 +137,7 @@ export interface Attr {
 
 export function attrSet(
   name: string,
-  specs: Array<[type: number, name: string, codec: PayloadCodec<any>, opts?: { nestedFlag?: boolean }]>,
+  specs: Array<[type: number, name: string, codec: PayloadCodec<unknown>, opts?: { nestedFlag?: boolean }]>,
   fallback?: Omit<AttrSpec, 'type'>,
 ): AttrSet {
   const byType = new Map<number, AttrSpec>();

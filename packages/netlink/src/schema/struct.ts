@@ -14,7 +14,7 @@ export interface FieldOpts {
   omitIfZero?: boolean;
 }
 
-export type FieldDef = [name: string, offset: number, codec: PayloadCodec<any>, opts?: FieldOpts];
+export type FieldDef = [name: string, offset: number, codec: PayloadCodec<unknown>, opts?: FieldOpts];
 
 export interface StructCodec<T> extends PayloadCodec<T> {
   readonly size: number;
@@ -135,7 +135,7 @@ export function structArray<T>(elem: StructCodec<T>): PayloadCodec<T[]> {
  * the tail).
  */
 export function structWithTail<T extends object>(
-  head: StructCodec<any>,
+  head: StructCodec<unknown>,
   tailName: string,
   tailLength: (head: Record<string, unknown>) => number,
   tail: {

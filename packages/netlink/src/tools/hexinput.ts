@@ -53,7 +53,7 @@ export function parseHexInput(text: string): HexDatagram[] {
     let cur: { dir: HexDatagram['dir']; hex: string[]; line: number } | undefined;
     let lastDir: HexDatagram['dir'] = 'unknown';
     const flush = () => {
-      if (cur && cur.hex.length)
+      if (cur?.hex.length)
         out.push({ dir: cur.dir, bytes: hexToBytes(cur.hex.join(''), cur.line), line: cur.line });
       cur = undefined;
     };
@@ -80,7 +80,7 @@ export function parseHexInput(text: string): HexDatagram[] {
   if (lines.some((l) => /^--- (SEND|RECV)/.test(l))) {
     let cur: { dir: HexDatagram['dir']; hex: string[]; line: number } | undefined;
     const flush = () => {
-      if (cur && cur.hex.length)
+      if (cur?.hex.length)
         out.push({ dir: cur.dir, bytes: hexToBytes(cur.hex.join(''), cur.line), line: cur.line });
       cur = undefined;
     };

@@ -53,7 +53,7 @@ export interface XfrmMsgSpec {
   type: number;
   name: string;
   /** fixed body; undefined = no body (FLUSHPOLICY) */
-  body?: PayloadCodec<any>;
+  body?: PayloadCodec<unknown>;
   /** xfrm_msg_min[]: minimum body the kernel accepts; attributes start at 16 + align4(min) */
   min: number;
   attrs: AttrSet;

@@ -11,7 +11,7 @@ const ipv6 = fc
   .map((g) => g.map((x) => x.toString(16)).join(':'));
 export const address = fc.oneof(ipv4, ipv6);
 
-export function arbForCodec(codec: PayloadCodec<any>): fc.Arbitrary<unknown> {
+export function arbForCodec(codec: PayloadCodec<unknown>): fc.Arbitrary<unknown> {
   const d = codec.desc;
   if ('fields' in codec) {
     const sc = codec as StructCodec<unknown>;
