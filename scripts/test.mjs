@@ -15,7 +15,8 @@ if (process.platform === 'linux' && process.getuid?.() === 0 && process.env.XFRM
       stdio: 'inherit',
       env: { ...process.env, XFRMKIT_ORACLE_KERNEL: series },
     });
-    if (p.status !== 0) console.log(`oracle: prepare.sh ${series} failed (exit ${p.status}); its tests will skip`);
+    if (p.status !== 0)
+      console.log(`oracle: prepare.sh ${series} failed (exit ${p.status}); its tests will skip`);
   }
 }
 
@@ -24,7 +25,14 @@ mkdirSync(join(process.cwd(), '.cache'), { recursive: true });
 rmSync(out, { force: true });
 const r = spawnSync(
   process.execPath,
-  [join('node_modules', 'vitest', 'vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`, ...process.argv.slice(2)],
+  [
+    join('node_modules', 'vitest', 'vitest.mjs'),
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile=${out}`,
+    ...process.argv.slice(2),
+  ],
   { stdio: 'inherit' },
 );
 let summary = 'tests: summary unavailable (vitest wrote no results)';
