@@ -5,3 +5,4 @@ export * from './harness.ts';
 export * from './program.ts';
 export * from './run.ts';
 export * from './sim.ts';
+export * from './targets.ts';

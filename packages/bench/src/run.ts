@@ -11,6 +11,7 @@ import { programBenchmarks } from './program.ts';
 import { benchSad } from './sad.ts';
 import { benchSim } from './sim.ts';
 import { benchSpd } from './spd.ts';
+import { judge } from './targets.ts';
 
 export interface Suite {
   name: string;
@@ -42,13 +43,14 @@ function formatNs(ns: number | undefined): string {
 }
 
 export function formatTable(results: BenchResult[]): string {
-  const rows = [['id', 'value', 'unit', 'spread', 'Gb/s', 'ns/op', 'baseline', 'ratio', 'what']];
+  const rows = [['id', 'value', 'unit', 'spread', 'best', 'Gb/s', 'ns/op', 'baseline', 'ratio', 'what']];
   for (const r of results) {
     rows.push([
       r.id,
       formatRate(r.value),
       r.unit,
       `±${(r.spread * 100).toFixed(1)}%`,
+      r.best === undefined ? '' : formatRate(r.best),
       r.gbps === undefined ? '' : r.gbps.toFixed(2),
       formatNs(r.ns_per_op),
       r.baseline === undefined ? '' : `${formatRate(r.baseline)} (${r.baseline_name})`,
@@ -57,7 +59,7 @@ export function formatTable(results: BenchResult[]): string {
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const right = new Set([1, 3, 4, 5, 7]);
+  const right = new Set([1, 3, 4, 5, 6, 8]);
   return rows
     .map((row) =>
       row
@@ -88,11 +90,11 @@ export async function runBenchmarks(
     }
   }
   log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  if (opts.json) writeFileSync(opts.json, `${JSON.stringify(report(results), null, 1)}\n`);
+  if (opts.json) writeFileSync(opts.json, `${JSON.stringify(report(results, opts.quick), null, 1)}\n`);
   return results;
 }
 
-/** The JSON report of a run (what `--json` writes). */
-export function report(results: BenchResult[]): BenchReport {
-  return { machine: machineInfo(), results };
+/** The JSON report of a run (what `--json` writes), with the verdicts of the targets it measured. */
+export function report(results: BenchResult[], quick = false): BenchReport {
+  return { machine: machineInfo(), results, targets: judge(results, quick) };
 }

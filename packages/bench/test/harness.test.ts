@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import {
   type BenchResult,
+  fastest,
   formatRate,
   formatTable,
   measureRate,
@@ -46,6 +47,18 @@ describe('result and baselines', () => {
     expect(r.baseline_name).toBe('base');
     expect(r.ratio).toBe(4);
     expect(r.ns_per_op).toBeCloseTo(1e9 / 20, 6);
+    // the fastest sample, beside the median
+    expect(r.best).toBe(30);
+  });
+
+  it('finds the fastest of a full run’s million samples (no spread call to overflow the stack)', () => {
+    const xs = Array.from({ length: 1_000_000 }, (_, i) => (i * 7919) % 1_000_003);
+    expect(fastest(xs)).toBe(xs.reduce((a, b) => Math.max(a, b)));
+    expect(result('x.many', 'w', 'msg/s', xs).best).toBe(fastest(xs));
+  });
+
+  it('gives no best sample for a unit that is not a rate', () => {
+    expect(result('mem.x', 'w', 'bytes', [100, 90])).not.toHaveProperty('best');
   });
 
   it('has no baseline fields without a baseline', () => {
@@ -92,6 +105,7 @@ describe('reportProblems', () => {
     ['a NaN sample', (r) => (r.samples = [1, Number.NaN]), 'bad sample'],
     ['a value that is not the median', (r) => (r.value = 21), 'not the median'],
     ['a wrong ratio', (r) => (r.ratio = 3), 'ratio is not value / baseline'],
+    ['a best that is not the fastest sample', (r) => (r.best = 20), 'best is not the fastest sample'],
     [
       'a ratio without baseline',
       (r) => delete r.baseline && delete r.baseline_name,
@@ -131,6 +145,7 @@ describe('formatTable', () => {
       'value',
       'unit',
       'spread',
+      'best',
       'Gb/s',
       'ns/op',
       'baseline',
@@ -138,9 +153,9 @@ describe('formatTable', () => {
       'what',
     ]);
     expect(lines[1]).toMatch(
-      /x\.rate\s+20\.0\s+ops\/s\s+±50\.0%\s+1\.50\s+50000000\s+5\.00 \(base\)\s+4\.00\s+one thing/,
+      /x\.rate\s+20\.0\s+ops\/s\s+±50\.0%\s+30\.0\s+1\.50\s+50000000\s+5\.00 \(base\)\s+4\.00\s+one thing/,
     );
-    expect(lines[2]).toMatch(/x\.plain\s+2\.5 k\s+msg\/s\s+±0\.0%\s+400000\s+no base/);
+    expect(lines[2]).toMatch(/x\.plain\s+2\.5 k\s+msg\/s\s+±0\.0%\s+2\.5 k\s+400000\s+no base/);
   });
 
   it('formats rates with k/M suffixes and 3 significant digits', () => {

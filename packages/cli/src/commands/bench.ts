@@ -1,10 +1,10 @@
 /**
  * `xfrmkit bench [--quick] [--only NAME] [--json FILE] [--svg FILE]`: runs the benchmark suites and
- * prints a table (value, spread, Gb/s, ns/op, baseline measured in the same run, ratio); progress goes
- * to stderr. `--json` writes every sample, `--svg` the charts (throughput vs packet size, SPD lookup
+ * prints a table (value, spread, best sample, Gb/s, ns/op, baseline measured in the same run, ratio)
+ * and the verdicts of the targets the run measured; progress goes to stderr. `--json` writes every sample, `--svg` the charts (throughput vs packet size, SPD lookup
  * time vs policies).
  */
-import { formatTable, machineInfo, runBenchmarks, writeSvg } from '@xfrmkit/bench';
+import { formatTable, formatVerdicts, judge, machineInfo, runBenchmarks, writeSvg } from '@xfrmkit/bench';
 import { CliUsageError } from '../usage.ts';
 
 const USAGE = 'usage: xfrmkit bench [--quick] [--only NAME] [--json FILE] [--svg FILE]';
@@ -37,6 +37,8 @@ export async function run(argv: string[]): Promise<number> {
   const results = await runBenchmarks({ quick, only, json, log });
   if (results.length === 0) throw new CliUsageError(`no benchmark matches --only ${only}`);
   process.stdout.write(`${formatTable(results)}\n`);
+  const verdicts = formatVerdicts(judge(results, quick));
+  if (verdicts) process.stdout.write(`\n${verdicts}\n`);
   if (json) log(`wrote ${json}`);
   if (svg) {
     await writeSvg(

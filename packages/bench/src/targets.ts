@@ -1,0 +1,212 @@
+/**
+ * The benchmark targets of the bench issue, as data, and their verdicts on a run's results: what
+ * `xfrmkit bench` prints after its table and writes as `targets` in the JSON report.
+ *
+ * Each target reads one figure from the results (a median, or a ratio of medians) and compares it
+ * with its bound. The verdict also gives the same figure from the fastest samples (`best`), because
+ * on a shared machine load from elsewhere only slows samples down: a target met on the best samples
+ * but not on the medians is one the code meets on a quiet machine. Targets are met on the medians only.
+ *
+ * A quick run (`--quick`) measures smaller sizes under the same ids, so its verdicts are marked as
+ * such; targets are judged on full runs.
+ */
+import type { BenchResult } from './harness.ts';
+
+/** A figure read from the results: from the medians and from the fastest samples. */
+interface Figure {
+  value: number;
+  best?: number;
+}
+
+export interface Target {
+  /** short name, e.g. `esp.encap.64 / ceiling` */
+  name: string;
+  /** the target as the issue states it */
+  goal: string;
+  op: '>=' | '<=';
+  bound: number;
+  /** how the figure is printed */
+  unit: 'ratio' | 'M/s' | 'Mpps' | '×';
+  figure(byId: ReadonlyMap<string, BenchResult>): Figure | undefined;
+}
+
+export interface Verdict {
+  name: string;
+  goal: string;
+  /** the figure from the medians, undefined when the run lacks the results it needs */
+  measured?: number;
+  /** the figure from the fastest samples */
+  best?: number;
+  met: boolean;
+  /** not met on the medians, met on the fastest samples */
+  metOnBest: boolean;
+  /** a quick run: smaller sizes under the same ids, not judged */
+  quick: boolean;
+}
+
+/**
+ * `r.ratio`; from the fastest samples when the baseline is itself a result of the run (`baselineId`),
+ * fastest over fastest (a fastest sample over a median would flatter the figure).
+ */
+function ratioOf(id: string, baselineId?: string): Target['figure'] {
+  return (m) => {
+    const r = m.get(id);
+    if (r?.ratio === undefined) return undefined;
+    const base = baselineId === undefined ? undefined : m.get(baselineId);
+    const best = r.best !== undefined && base?.best ? r.best / base.best : undefined;
+    return { value: r.ratio, ...(best !== undefined ? { best } : {}) };
+  };
+}
+
+/** A result's median (and fastest sample), divided by `scale`. */
+function medianOf(id: string, scale = 1): Target['figure'] {
+  return (m) => {
+    const r = m.get(id);
+    if (r === undefined) return undefined;
+    return { value: r.value / scale, ...(r.best !== undefined ? { best: r.best / scale } : {}) };
+  };
+}
+
+/** How many times slower `slow` runs than `fast` (rates: fast / slow). */
+function slowdown(fast: string, slow: string): Target['figure'] {
+  return (m) => {
+    const f = m.get(fast);
+    const s = m.get(slow);
+    if (f === undefined || s === undefined || s.value <= 0) return undefined;
+    const best = f.best !== undefined && s.best !== undefined && s.best > 0 ? f.best / s.best : undefined;
+    return { value: f.value / s.value, ...(best !== undefined ? { best } : {}) };
+  };
+}
+
+const ceiling = (dir: 'encap' | 'decap', size: string, bound: number): Target => ({
+  name: `esp.${dir}.${size} / ceiling`,
+  goal: `esp.${dir}.${size} ≥ ${bound.toFixed(2)} of the raw AES-GCM ceiling of the same run`,
+  op: '>=',
+  bound,
+  unit: 'ratio',
+  figure: ratioOf(`esp.${dir}.${size}`, `esp.${dir === 'encap' ? 'raw_seal' : 'raw_open'}.${size}`),
+});
+
+const rate = (id: string, boundPerSecond: number, what: string): Target => ({
+  name: id,
+  goal: `${id} ≥ ${boundPerSecond / 1e6} M ${what}/s`,
+  op: '>=',
+  bound: boundPerSecond / 1e6,
+  unit: 'M/s',
+  figure: medianOf(id, 1e6),
+});
+
+/** The targets of the bench issue, in its order. */
+export const TARGETS: readonly Target[] = [
+  ceiling('encap', '64', 0.8),
+  ceiling('decap', '64', 0.8),
+  ceiling('encap', '1400', 0.9),
+  ceiling('decap', '1400', 0.9),
+  rate('spd.lookup.100k', 5e6, 'lookups'),
+  {
+    name: 'spd.lookup.100k / linear scan',
+    goal: 'spd.lookup.100k ≥ 100× the linear scan',
+    op: '>=',
+    bound: 100,
+    unit: '×',
+    figure: ratioOf('spd.lookup.100k'),
+  },
+  {
+    name: 'spd.lookup 1k → 1m',
+    goal: 'a lookup among 1M policies costs at most 2× one among 1k',
+    op: '<=',
+    bound: 2,
+    unit: '×',
+    figure: slowdown('spd.lookup.1k', 'spd.lookup.1m'),
+  },
+  rate('sad.lookup', 20e6, 'lookups'),
+  rate('codec.newsa', 1e6, 'messages'),
+  rate('codec.dump1000', 1e6, 'messages'),
+  {
+    name: 'kernel.program.100k / ip -batch',
+    goal: 'programming 100k policies ≥ 1.5× faster than ip -batch',
+    op: '>=',
+    bound: 1.5,
+    unit: '×',
+    figure: ratioOf('kernel.program.100k'),
+  },
+  {
+    name: 'sim.pipeline.real / esp.encap.1400',
+    goal: 'the simulated pipeline with real crypto ≥ 0.75 of esp.encap.1400',
+    op: '>=',
+    bound: 0.75,
+    unit: 'ratio',
+    figure: ratioOf('sim.pipeline.real', 'esp.encap.1400'),
+  },
+  {
+    name: 'sim.pipeline.modeled',
+    goal: 'the simulated pipeline with modeled crypto ≥ 5 Mpps',
+    op: '>=',
+    bound: 5,
+    unit: 'Mpps',
+    figure: medianOf('sim.pipeline.modeled'),
+  },
+];
+
+function meets(t: Target, x: number): boolean {
+  return t.op === '>=' ? x >= t.bound : x <= t.bound;
+}
+
+/** Verdicts of the targets whose results are in the run (all of them with `all`). */
+export function judge(results: readonly BenchResult[], quick: boolean, all = false): Verdict[] {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const out: Verdict[] = [];
+  for (const t of TARGETS) {
+    const f = t.figure(byId);
+    if (f === undefined && !all) continue;
+    const met = f !== undefined && meets(t, f.value);
+    out.push({
+      name: t.name,
+      goal: t.goal,
+      ...(f !== undefined ? { measured: f.value } : {}),
+      ...(f?.best !== undefined ? { best: f.best } : {}),
+      met,
+      metOnBest: !met && f?.best !== undefined && meets(t, f.best),
+      quick,
+    });
+  }
+  return out;
+}
+
+function fmt(x: number | undefined, unit: Target['unit']): string {
+  if (x === undefined) return '—';
+  if (unit === 'ratio') return x.toFixed(2);
+  if (unit === '×') return x >= 1000 ? `${Math.round(x)}×` : `${x.toPrecision(3)}×`;
+  return `${x.toPrecision(3)} ${unit}`;
+}
+
+/** The verdicts as lines of text (what the CLI prints after the table). */
+export function formatVerdicts(verdicts: readonly Verdict[]): string {
+  if (verdicts.length === 0) return '';
+  const unitOf = (name: string) => TARGETS.find((t) => t.name === name)!.unit;
+  const quick = verdicts.some((v) => v.quick);
+  const rows = [['target', 'measured', 'best samples', 'verdict']];
+  for (const v of verdicts) {
+    const unit = unitOf(v.name);
+    const verdict =
+      v.measured === undefined
+        ? 'not measured'
+        : v.met
+          ? 'met'
+          : v.metOnBest
+            ? 'not met (met on the best samples)'
+            : 'not met';
+    rows.push([v.goal, fmt(v.measured, unit), fmt(v.best, unit), quick ? `${verdict} (quick run)` : verdict]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => (i === 1 || i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
+  const head = quick
+    ? 'targets (a quick run measures smaller sizes under the same ids: judged on full runs only)'
+    : 'targets (met on the medians; the best samples show what a quiet machine gives)';
+  return [head, ...lines].join('\n');
+}
