@@ -1,4 +1,7 @@
-/** `xfrmkit bench` end to end (the CLI binary): table on stdout, progress on stderr, --json, --svg. */
+/**
+ * `xfrmkit bench` end to end (the CLI binary): table and target verdicts on stdout, progress on stderr,
+ * --json, --svg.
+ */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,13 +24,22 @@ describe('xfrmkit bench', () => {
     const svg = join(dir, 'r.svg');
     const r = xfrmkit('--quick', '--only', 'codec', '--json', json, '--svg', svg);
     expect(r.status, r.stderr).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^id\s+value\s+unit\s+spread\s+Gb\/s\s+ns\/op\s+baseline\s+ratio\s+what$/);
+    // the table, a blank line, the verdicts of the targets this run measured
+    const [table, verdicts] = r.stdout.trimEnd().split('\n\n');
+    const lines = table!.split('\n');
+    expect(lines[0]).toMatch(
+      /^id\s+value\s+unit\s+spread\s+best\s+Gb\/s\s+ns\/op\s+baseline\s+ratio\s+what$/,
+    );
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['codec.newsa', 'codec.dump1000']);
+    const v = verdicts!.split('\n');
+    expect(v[0]).toContain('judged on full runs only');
+    expect(v.slice(2).map((l) => l.split(/\s+/)[0])).toEqual(['codec.newsa', 'codec.dump1000']);
+    expect(v.slice(2).every((l) => l.endsWith('(quick run)'))).toBe(true);
     expect(r.stderr).toContain('[1/1] running codec');
     expect(r.stderr).toContain(`wrote ${svg}`);
     const rep = JSON.parse(readFileSync(json, 'utf8'));
     expect(reportProblems(rep)).toEqual([]);
+    expect(rep.targets.map((t: { name: string }) => t.name)).toEqual(['codec.newsa', 'codec.dump1000']);
     const s = readFileSync(svg, 'utf8');
     expect(s.startsWith('<svg')).toBe(true);
     expect(s).toContain('no esp.* results in this run');
