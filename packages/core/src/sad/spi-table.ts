@@ -10,6 +10,7 @@
  * keys go through their ordered list `lists[slot]`. Linear probing at load ≤ 3/4, backward-shift
  * deletion.
  */
+import { backshiftDelete } from '../spd/open-addressing.ts';
 import { AF_INET, AF_INET6 } from '../types/xfrm.ts';
 
 /** What the table needs of an SA. */
@@ -141,26 +142,12 @@ class Slots<E> {
 
   /** Backward-shift deletion of slot `i`. */
   delete(i: number): void {
-    const sl = this.data;
-    const sh = this.shift;
-    const mask = this.mask;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const o = j << sh;
-      if (sl[o + this.tagAt] === 0) break;
-      const home = this.homeAt(sl, o);
-      const stays = i <= j ? home > i && home <= j : home > i || home <= j;
-      if (!stays) {
-        sl.copyWithin(i << sh, o, o + (1 << sh));
-        this.first[i] = this.first[j];
-        this.lists[i] = this.lists[j];
-        i = j;
-      }
-    }
-    sl.fill(0, i << sh, (i + 1) << sh);
-    this.first[i] = undefined;
-    this.lists[i] = undefined;
+    const last = backshiftDelete(this, this.data, i, this.tagAt, (to, from) => {
+      this.first[to] = this.first[from];
+      this.lists[to] = this.lists[from];
+    });
+    this.first[last] = undefined;
+    this.lists[last] = undefined;
     this.size--;
     this.resizeFor(this.size);
   }

@@ -12,6 +12,7 @@
  * when the table is resized, so a stale bit only costs a probe.
  */
 import { maskWord } from './address-words.ts';
+import { backshiftDelete } from './open-addressing.ts';
 
 /** The presence-filter bit of a (masked) key: a byte folded from its words. */
 export function filterBit(a0: number, a1: number, a2: number, a3: number): number {
@@ -45,7 +46,7 @@ export class PrefixTable implements Tuple {
   readonly m2: number;
   readonly m3: number;
   /** log2 of the words per slot: 1 (one-word keys) or 3 (four-word keys). */
-  private readonly shift: 1 | 3;
+  readonly shift: 1 | 3;
   /** offset of the head in a slot. */
   private readonly hOff: 1 | 4;
   slots: Int32Array;
@@ -78,7 +79,7 @@ export class PrefixTable implements Tuple {
   }
 
   /** Home slot of the key stored at word offset `o` of `sl`. */
-  private homeAt(sl: Int32Array, o: number): number {
+  homeAt(sl: Int32Array, o: number): number {
     return (this.wide ? hashWords(sl[o]!, sl[o + 1]!, sl[o + 2]!, sl[o + 3]!) : hashWord(sl[o]!)) & this.mask;
   }
 
@@ -185,23 +186,8 @@ export class PrefixTable implements Tuple {
 
   /** Backward-shift deletion of slot `i`. */
   private deleteSlot(i: number): void {
-    const sl = this.slots;
-    const sh = this.shift;
     const mask = this.mask;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const o = j << sh;
-      if (sl[o + this.hOff] === 0) break;
-      const home = this.homeAt(sl, o);
-      // move j back to i unless its home lies cyclically in (i, j]
-      const stays = i <= j ? home > i && home <= j : home > i || home <= j;
-      if (!stays) {
-        sl.copyWithin(i << sh, o, o + (1 << sh));
-        i = j;
-      }
-    }
-    sl.fill(0, i << sh, (i + 1) << sh);
+    backshiftDelete(this, this.slots, i, this.hOff);
     this.size--;
     if (this.size * 8 < mask + 1 && mask + 1 > MIN_SLOTS) this.resize((mask + 1) / 2);
   }
