@@ -39,15 +39,18 @@ export interface PayloadCodec<T = unknown> {
    * `decode` with the context's fields as arguments (`base`, `path`, `family`: no context object
    * per call); the same values and the same errors.
    */
-  readonly decodeWith?: (
-    b: Uint8Array,
-    off: number,
-    len: number,
-    family: number,
-    base: number,
-    path: string,
-  ) => T;
+  readonly decodeWith?: DecodeWith<T>;
 }
+
+/** A decoder taking the decode context's fields as arguments (see `PayloadCodec.decodeWith`). */
+export type DecodeWith<T> = (
+  b: Uint8Array,
+  off: number,
+  len: number,
+  family: number,
+  base: number,
+  path: string,
+) => T;
 
 /** Wire shapes the table compiler knows how to inline (everything else goes through the codec). */
 export type WireKind =

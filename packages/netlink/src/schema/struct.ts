@@ -4,7 +4,7 @@
  * to a plain object and encodes it back (padding stays as the zeroed output area has it).
  */
 import { NetlinkDecodeError, NetlinkEncodeError } from '../wire/errors.ts';
-import { bufferViewOf, dataViewOf, type PayloadCodec } from './codec.ts';
+import { bufferViewOf, type DecodeWith, dataViewOf, type PayloadCodec } from './codec.ts';
 import { type CompiledField, type CompiledStruct, compileStruct } from './compile.ts';
 
 export interface FieldOpts {
@@ -153,14 +153,7 @@ export function structWithTail<T extends object>(
   // the tail's error path `${path}.${tailName}`, kept for the path last seen (no string per call)
   let lastPath: string | undefined;
   let lastTailPath = '';
-  const decodeWith = (
-    b: Uint8Array,
-    off: number,
-    len: number,
-    family: number,
-    base: number,
-    path: string,
-  ): T => {
+  const decodeWith: DecodeWith<T> = (b, off, len, family, base, path) => {
     if (len < hsize) {
       throw new NetlinkDecodeError(`${head.desc} needs ${hsize} bytes, got ${len}`, base + off, path);
     }

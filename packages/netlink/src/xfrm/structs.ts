@@ -9,6 +9,7 @@ import {
   be32,
   charArray,
   copyBytes,
+  type DecodeWith,
   fixedBytes,
   type PayloadCodec,
   s32,
@@ -426,14 +427,7 @@ const replayStateEsnFull = structWithTail<T.XfrmReplayStateEsn>(
 
 const replayEsnFullWith = replayStateEsnFull.decodeWith!;
 /** The REPLAY_ESN_VAL decoder (see `replayStateEsn`), with the context as arguments. */
-const replayEsnWith = (
-  b: Uint8Array,
-  off: number,
-  len: number,
-  family: number,
-  base: number,
-  path: string,
-): T.XfrmReplayStateEsn => {
+const replayEsnWith: DecodeWith<T.XfrmReplayStateEsn> = (b, off, len, family, base, path) => {
   if (len === 24) {
     const h = replayEsnHead.compiled.decode(b, off, family, undefined) as T.XfrmReplayStateEsn;
     h.bmp = new Array<number>(Math.min(h.bmpLen, 4096)).fill(0);
