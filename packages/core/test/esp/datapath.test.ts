@@ -4,25 +4,16 @@ import type { GcmProvider } from '../../src/crypto/index.ts';
 import { PacketBatch } from '../../src/esp/batch.ts';
 import { EspError, espStatusCode } from '../../src/esp/errors.ts';
 import { fixIpv4Checksum } from '../../src/esp/ip.ts';
-import { type EspMode, EspSa, type EspSaConfig } from '../../src/esp/sa.ts';
+import { EspSa, type EspSaConfig } from '../../src/esp/sa.ts';
 import type { XfrmState } from '../../src/types/index.ts';
-import { hex, ipv4, ipv6, packetArb, providers, toHex } from './util.ts';
+import { ESP_SA_BASICS, hex, ipv4, ipv6, packetArb, providers, toHex } from './util.ts';
 
 const KEY16 = hex('000102030405060708090a0b0c0d0e0f');
 const KEY32 = hex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');
 const SALT = hex('a0a1a2a3');
 
 const saArb = fc.record({
-  mode: fc.constantFrom<EspMode>('transport', 'tunnel'),
-  outer: fc.constantFrom(4, 6),
-  icvLen: fc.constantFrom(8, 12, 16),
-  esn: fc.boolean(),
-  key: fc.oneof(
-    fc.uint8Array({ minLength: 16, maxLength: 16 }),
-    fc.uint8Array({ minLength: 32, maxLength: 32 }),
-  ),
-  salt: fc.uint8Array({ minLength: 4, maxLength: 4 }),
-  spi: fc.integer({ min: 1, max: 0xffffffff }),
+  ...ESP_SA_BASICS,
   provider: fc.constantFrom(...providers),
   oseq: fc.constantFrom(0n, 0xfffffff0n, 0x1_ffff_fff0n),
 });

@@ -122,6 +122,20 @@ export const ipv6Arb = fc
 
 export const packetArb = fc.oneof(ipv4Arb, ipv6Arb);
 
+/** The basics of a random ESP SA: mode, outer family, ICV size, ESN, 128/256-bit key, salt, SPI. */
+export const ESP_SA_BASICS = {
+  mode: fc.constantFrom<EspMode>('transport', 'tunnel'),
+  outer: fc.constantFrom(4, 6),
+  icvLen: fc.constantFrom(8, 12, 16),
+  esn: fc.boolean(),
+  key: fc.oneof(
+    fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  ),
+  salt: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+  spi: fc.integer({ min: 1, max: 0xffffffff }),
+};
+
 /**
  * Random ESP SA configurations: modes, outer families, ICV sizes, ESN, 128/256-bit keys, IV masks,
  * DSCP/ECN/DF flags, replay layouts, windows from `windows`, and sequence numbers near 2^32 boundaries.
@@ -129,16 +143,7 @@ export const packetArb = fc.oneof(ipv4Arb, ipv6Arb);
 export function espSaConfigArb(windows: readonly number[]): fc.Arbitrary<EspSaConfig> {
   return fc
     .record({
-      mode: fc.constantFrom<EspMode>('transport', 'tunnel'),
-      outer: fc.constantFrom(4, 6),
-      icvLen: fc.constantFrom(8, 12, 16),
-      esn: fc.boolean(),
-      key: fc.oneof(
-        fc.uint8Array({ minLength: 16, maxLength: 16 }),
-        fc.uint8Array({ minLength: 32, maxLength: 32 }),
-      ),
-      salt: fc.uint8Array({ minLength: 4, maxLength: 4 }),
-      spi: fc.integer({ min: 1, max: 0xffffffff }),
+      ...ESP_SA_BASICS,
       ivMask: fc.option(fc.uint8Array({ minLength: 8, maxLength: 8 }), { nil: undefined }),
       ttl: fc.integer({ min: 1, max: 255 }),
       noPmtuDisc: fc.boolean(),
