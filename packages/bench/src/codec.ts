@@ -3,10 +3,9 @@
  * iproute2 6.15 sends it), and decode of a 1000-policy dump.
  */
 import { performance } from 'node:perf_hooks';
+import { infiniteLifetime, zeroCurLifetime } from '@xfrmkit/core';
 import { decodeDatagram, encodeDatagram, encodeXfrm, HOST_SELECTOR } from '@xfrmkit/netlink';
 import { type BenchOptions, type BenchResult, measureRate, result } from './harness.ts';
-
-const INF = 0xffff_ffff_ffff_ffffn;
 
 /** The seed SA, `ip xfrm state add … aead rfc4106(gcm(aes)) … offload packet dev p0 dir out`, as a NEWSA. */
 export function seedNewsa(): Uint8Array {
@@ -22,17 +21,8 @@ export function seedNewsa(): Uint8Array {
       sel: HOST_SELECTOR('192.168.1.64', '192.168.1.65'),
       id: { daddr: '192.168.1.65', spi: 0x4834535d, proto: 50 },
       saddr: '192.168.1.64',
-      lft: {
-        softByteLimit: INF,
-        hardByteLimit: INF,
-        softPacketLimit: INF,
-        hardPacketLimit: INF,
-        softAddExpiresSeconds: 0n,
-        hardAddExpiresSeconds: 0n,
-        softUseExpiresSeconds: 0n,
-        hardUseExpiresSeconds: 0n,
-      },
-      curlft: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
+      lft: infiniteLifetime(),
+      curlft: zeroCurLifetime(),
       stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
       seq: 0,
       reqid: 0x4834535d,
@@ -81,16 +71,7 @@ export async function codecBenchmarks(opts: BenchOptions): Promise<BenchResult[]
         pid: 1,
         body: {
           sel: HOST_SELECTOR('10.0.0.1', `10.${(i >> 8) & 255}.${i & 255}.2`),
-          lft: {
-            softByteLimit: INF,
-            hardByteLimit: INF,
-            softPacketLimit: INF,
-            hardPacketLimit: INF,
-            softAddExpiresSeconds: 0n,
-            hardAddExpiresSeconds: 0n,
-            softUseExpiresSeconds: 0n,
-            hardUseExpiresSeconds: 0n,
-          },
+          lft: infiniteLifetime(),
           curlft: { bytes: 0n, packets: 0n, addTime: 1700000000n, useTime: 0n },
           priority: 100,
           index: 8 * i + 1,
