@@ -32,6 +32,7 @@ import {
   NETLINK_XFRM,
   seedConfig,
   seedDpu,
+  seedTopologyOptions,
   ThreadedLink,
   TwoDpuTopology,
 } from '@xfrmkit/sim';
@@ -109,11 +110,7 @@ export async function seededTopology(
 ): Promise<TwoDpuTopology> {
   const topo = new TwoDpuTopology({
     profile: 'bf3',
-    vni: cfg.vni,
-    left: cfg.left,
-    right: cfg.right,
-    p0Mtu: cfg.p0Mtu,
-    vxlanMtu: cfg.vxlanMtu,
+    ...seedTopologyOptions(cfg),
     modeledCrypto,
   });
   await seedDpu(topo.bfl, cfg, 'left');

@@ -36,6 +36,7 @@ import {
   type SeedConfig,
   STAGES,
   seedConfig,
+  seedTopologyOptions,
   type ThroughputResult,
   TwoDpuTopology,
 } from '@xfrmkit/sim';
@@ -115,11 +116,7 @@ export async function buildSeedTopology(
   const cfg = seedConfig({ esn: o.esn ?? false });
   const topo = new TwoDpuTopology({
     profile: o.profile,
-    vni: cfg.vni,
-    left: cfg.left,
-    right: cfg.right,
-    p0Mtu: cfg.p0Mtu,
-    vxlanMtu: cfg.vxlanMtu,
+    ...seedTopologyOptions(cfg),
     modeledCrypto: o.modeledCrypto,
   });
   for (const w of topo.warnings) io.err(`warning: ${w}\n`);

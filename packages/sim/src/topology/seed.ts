@@ -26,6 +26,7 @@ import {
   type XfrmState,
 } from '@xfrmkit/core';
 import { VXLAN_PORT } from '../datapath/packet.ts';
+import type { TwoDpuOptions } from './topology.ts';
 
 export interface SeedSa {
   spi: number;
@@ -99,6 +100,13 @@ function hex(b: Uint8Array): string {
 }
 
 export type Side = 'left' | 'right';
+
+/** The parts of a two-DPU topology the seed configuration decides (VNI, ends, MTUs). */
+export function seedTopologyOptions(
+  cfg: SeedConfig,
+): Pick<TwoDpuOptions, 'vni' | 'left' | 'right' | 'p0Mtu' | 'vxlanMtu'> {
+  return { vni: cfg.vni, left: cfg.left, right: cfg.right, p0Mtu: cfg.p0Mtu, vxlanMtu: cfg.vxlanMtu };
+}
 
 function ends(cfg: SeedConfig, side: Side): { me: SeedEnd; peer: SeedEnd; out: SeedSa; in: SeedSa } {
   return side === 'left'

@@ -11,6 +11,7 @@ import {
   seedConfig,
   seedPolicy,
   seedState,
+  seedTopologyOptions,
   type TwoDpuOptions,
   TwoDpuTopology,
 } from '../../src/index.ts';
@@ -33,11 +34,7 @@ export async function seeded(
   const cfg = seedConfig(seed);
   const t = new TwoDpuTopology({
     profile: 'bf3',
-    vni: cfg.vni,
-    left: cfg.left,
-    right: cfg.right,
-    p0Mtu: cfg.p0Mtu,
-    vxlanMtu: cfg.vxlanMtu,
+    ...seedTopologyOptions(cfg),
     ...topo,
   });
   const clients = { left: await xfrmOf(t.bfl), right: await xfrmOf(t.bfr) };

@@ -12,6 +12,7 @@ import {
   hostFrame,
   seedConfig,
   seedDpu,
+  seedTopologyOptions,
   ThreadedLink,
   TwoDpuTopology,
 } from '../../src/index.ts';
@@ -46,11 +47,7 @@ async function build(s: Scenario, modeled: boolean) {
   const cfg = seedConfig({ esn: s.esn, random: rng(s.seed), p0Mtu: s.p0Mtu });
   const topo = new TwoDpuTopology({
     profile: 'bf3',
-    vni: cfg.vni,
-    left: cfg.left,
-    right: cfg.right,
-    p0Mtu: cfg.p0Mtu,
-    vxlanMtu: cfg.vxlanMtu,
+    ...seedTopologyOptions(cfg),
     modeledCrypto: modeled,
   });
   await seedDpu(topo.bfl, cfg, 'left');
