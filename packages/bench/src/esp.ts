@@ -32,7 +32,7 @@ import {
   PacketBatch,
   selectGcmProvider,
 } from '@xfrmkit/core';
-import { type BenchResult, fastest, nsPerOp, selected, summarize, withBaseline } from './harness.ts';
+import { type BenchResult, result, selected, withBaseline } from './harness.ts';
 
 export const ESP_SIZES = ['64', '512', '1400', 'imix'] as const;
 export type EspSize = (typeof ESP_SIZES)[number];
@@ -109,19 +109,8 @@ export function sampleRoundRobin(tasks: Task[], samples: number, roundMs: number
 }
 
 function espResult(id: string, what: string, samples: number[], bytesPerPacket: number): BenchResult {
-  const { median, spread } = summarize(samples);
-  const r: BenchResult = {
-    id,
-    what,
-    value: median,
-    unit: 'Mpps',
-    samples,
-    spread,
-    best: fastest(samples),
-  };
-  r.gbps = (median * 1e6 * bytesPerPacket * 8) / 1e9;
-  const ns = nsPerOp(median, 'Mpps');
-  if (ns !== undefined) r.ns_per_op = ns;
+  const r = result(id, what, 'Mpps', samples);
+  r.gbps = (r.value * 1e6 * bytesPerPacket * 8) / 1e9;
   return r;
 }
 
