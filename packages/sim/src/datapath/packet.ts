@@ -168,19 +168,144 @@ export function vxlanPayload(vni: number, inner: Uint8Array): Uint8Array {
   return v;
 }
 
+/** Local port range the kernel folds a UDP tunnel's source port into (`ip_local_port_range`). */
+export const VXLAN_SPORT_MIN = 32768;
+export const VXLAN_SPORT_MAX = 60999;
+
+/** One step of the word hash (Murmur3's block mix). */
+function mixWord(h: number, w: number): number {
+  let k = Math.imul(w, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** Murmur3's finaliser: every input bit reaches every output bit. */
+function finishHash(h: number, words: number): number {
+  h ^= words * 4;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const FLOW_SEED = 0x5eed_f107 | 0;
+const be32 = (b: Uint8Array, o: number): number =>
+  ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+
+/** L4 protocols whose first 4 bytes are source and destination port (the flow dissector's list). */
+const hasPorts = (proto: number): boolean => proto === 6 || proto === 17 || proto === 132 || proto === 136;
+
 /**
- * VXLAN source port: a hash of the inner flow folded into the ephemeral range, as the kernel's
- * `udp_flow_src_port` does (so different inner flows spread over the underlay).
+ * Flow hash of an Ethernet frame, as `skb_get_hash` sees the flow: the addresses, the L4 protocol
+ * and — in an unfragmented TCP/UDP/SCTP/UDP-Lite datagram — the ports, ordered so that both
+ * directions of a flow hash alike (`__flow_hash_consistentify`); one 802.1Q tag is skipped and IPv6
+ * hop-by-hop/routing/destination-options headers are walked. 0 when the frame carries no IPv4/IPv6
+ * flow (non-IP, truncated). The kernel keys its hash with a random per-boot secret; this one has a
+ * fixed seed, so the values differ from a real host's while every packet of a flow gets the same one.
+ */
+export function frameFlowHash(f: Uint8Array): number {
+  let l3 = ETH_HLEN;
+  if (f.length < l3) return 0;
+  let type = (f[12]! << 8) | f[13]!;
+  if (type === 0x8100 || type === 0x88a8) {
+    if (f.length < l3 + 4) return 0;
+    type = (f[16]! << 8) | f[17]!;
+    l3 += 4;
+  }
+  if (type === ETH_P_IP) {
+    if (f.length < l3 + IPV4_HLEN || f[l3]! >> 4 !== 4) return 0;
+    const ihl = (f[l3]! & 0x0f) * 4;
+    if (ihl < IPV4_HLEN) return 0;
+    const proto = f[l3 + 9]!;
+    const frag = ((f[l3 + 6]! << 8) | f[l3 + 7]!) & 0x3fff;
+    const l4 = l3 + ihl;
+    const ports = frag === 0 && hasPorts(proto) && f.length >= l4 + 4 ? be32(f, l4) : 0;
+    return flowHash4(be32(f, l3 + 12), be32(f, l3 + 16), ports, proto);
+  }
+  if (type !== ETH_P_IPV6 || f.length < l3 + IPV6_HLEN || f[l3]! >> 4 !== 6) return 0;
+  let proto = f[l3 + 6]!;
+  let o = l3 + IPV6_HLEN;
+  // hop-by-hop, routing, destination options: (next header, length in 8-byte units − 1)
+  while ((proto === 0 || proto === 43 || proto === 60) && f.length >= o + 8) {
+    const next = f[o]!;
+    o += (f[o + 1]! + 1) * 8;
+    proto = next;
+  }
+  let sport = 0;
+  let dport = 0;
+  if (hasPorts(proto) && f.length >= o + 4) {
+    sport = (f[o]! << 8) | f[o + 1]!;
+    dport = (f[o + 2]! << 8) | f[o + 3]!;
+  }
+  let sOff = l3 + 8;
+  let dOff = l3 + 24;
+  // the smaller address (then the smaller port) first, whichever way the packet goes
+  let cmp = 0;
+  for (let k = 0; k < 16 && cmp === 0; k += 4) cmp = be32(f, dOff + k) - be32(f, sOff + k);
+  if (cmp < 0 || (cmp === 0 && dport < sport)) {
+    [sOff, dOff, sport, dport] = [dOff, sOff, dport, sport];
+  }
+  let h = FLOW_SEED;
+  for (let k = 0; k < 16; k += 4) {
+    h = mixWord(h, be32(f, sOff + k));
+    h = mixWord(h, be32(f, dOff + k));
+  }
+  h = mixWord(h, (sport << 16) | dport);
+  h = mixWord(h, proto);
+  return nonZero(finishHash(h, 10));
+}
+
+/** The IPv4 flow hash: addresses (unsigned words), ports (source << 16 | destination), protocol. */
+function flowHash4(src: number, dst: number, ports: number, proto: number): number {
+  // the smaller address (then the smaller port) first, whichever way the packet goes
+  if (dst < src || (dst === src && (ports & 0xffff) < ports >>> 16)) {
+    const t = src;
+    src = dst;
+    dst = t;
+    ports = ((ports << 16) | (ports >>> 16)) >>> 0;
+  }
+  let h = mixWord(FLOW_SEED, src);
+  h = mixWord(h, dst);
+  h = mixWord(h, ports);
+  h = mixWord(h, proto);
+  return nonZero(finishHash(h, 4));
+}
+
+/** 0 means "no flow hash" (the kernel's convention too). */
+const nonZero = (h: number): number => (h === 0 ? 1 : h);
+
+/** Hash of a frame's MAC addresses and EtherType (the kernel's fallback when there is no flow). */
+function macHash(f: Uint8Array): number {
+  let h = FLOW_SEED;
+  const n = Math.min(f.length, 14);
+  let w = 0;
+  let words = 0;
+  for (let i = 0; i < n; i++) {
+    w = (w << 8) | f[i]!;
+    if ((i & 3) === 3 || i === n - 1) {
+      h = mixWord(h, w);
+      w = 0;
+      words++;
+    }
+  }
+  return finishHash(h, words);
+}
+
+/**
+ * VXLAN UDP source port of an inner frame, as the kernel's `udp_flow_src_port` picks it: the
+ * frame's flow hash (`frameFlowHash`; without one, a hash of the MAC addresses and EtherType),
+ * `hash ^= hash << 16`, folded into [32768, 60999) as `((hash × (max − min)) >> 32) + min` — so every
+ * packet of an inner flow leaves with the same port, and different flows spread over the underlay.
  */
 export function vxlanSourcePort(inner: Uint8Array): number {
-  let h = 0x811c9dc5 | 0;
-  const n = Math.min(inner.length, ETH_HLEN + 40);
-  // FNV-1a; int32 arithmetic gives the same bits as the unsigned form
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ inner[i]!, 0x01000193);
-  h >>>= 0;
-  const lo = 32768;
-  const hi = 61000;
-  return lo + (h % (hi - lo));
+  let h = frameFlowHash(inner);
+  if (h === 0) h = macHash(inner);
+  h = (h ^ (h << 16)) >>> 0;
+  return Math.floor((h * (VXLAN_SPORT_MAX - VXLAN_SPORT_MIN)) / 0x1_0000_0000) + VXLAN_SPORT_MIN;
 }
 
 export interface ParsedFrame {
