@@ -19,6 +19,7 @@ function run(): BenchResult[] {
     rate('esp.raw_open.1400', 'Mpps', [1.6, 1.6, 1.6]),
     rate('esp.decap.1400', 'Mpps', [1.4, 1.4, 1.4], 1.6), // 0.875
     rate('spd.lookup.1k', 'lookups/s', [14e6, 15e6, 16e6]),
+    rate('spd.load.dram', 'loads/s', [5e6, 5e6, 5e6]), // 200 ns: 3× a 1k lookup (66.7 ns)
     rate('spd.lookup.100k', 'lookups/s', [4e6, 4.5e6, 6e6], 4), // ratio 1.1e6
     rate('spd.lookup.1m', 'lookups/s', [1e6, 1.5e6, 2e6]), // 15/1.5 = 10×
     rate('sad.lookup', 'lookups/s', [21e6, 22e6, 23e6]),
@@ -84,6 +85,41 @@ describe('judge', () => {
     expect(spd.measured).toBeUndefined();
   });
 
+  it('works out the limits of this machine from the reference results and tells targets out of reach', () => {
+    const v = byName(judge(run(), false));
+    const flat = v.get('spd.lookup 1k → 1m')!;
+    expect(flat.limit!.value).toBeCloseTo(3, 12); // 200 ns load / 66.7 ns lookup
+    expect(flat.limit!.why).toContain('200 ns');
+    expect(flat.outOfReach).toBe(true);
+    const real = v.get('sim.pipeline.real / esp.encap.1400')!;
+    expect(real.limit!.value).toBeCloseTo(1.4 / (1.5 + 1.4), 12); // one encap + one decap per packet
+    expect(real.outOfReach).toBe(true);
+    // no limit: never out of reach
+    expect(v.get('codec.newsa')!.limit).toBeUndefined();
+    expect(v.get('codec.newsa')!.outOfReach).toBe(false);
+    // a limit the bound lies within: reachable (a 1M lookup could be 1.5× a 1k one), met or not
+    const fast = run().map((r) =>
+      r.id === 'spd.load.dram' ? rate('spd.load.dram', 'loads/s', [30e6, 30e6, 30e6]) : r,
+    );
+    const within = byName(judge(fast, false)).get('spd.lookup 1k → 1m')!;
+    expect(within.limit!.value).toBeCloseTo(0.5, 12);
+    expect(within).toMatchObject({ met: false, outOfReach: false });
+    const slowDecap = run().map((r) =>
+      r.id === 'esp.decap.1400' ? rate('esp.decap.1400', 'Mpps', [6, 6, 6], 6.4) : r,
+    );
+    const reachable = byName(judge(slowDecap, false)).get('sim.pipeline.real / esp.encap.1400')!;
+    expect(reachable.limit!.value).toBeCloseTo(0.8, 12); // 6 / (1.5 + 6)
+    expect(reachable.outOfReach).toBe(false);
+    // without its references a target has no limit
+    const bare = byName(
+      judge(
+        run().filter((r) => r.id !== 'spd.load.dram'),
+        false,
+      ),
+    );
+    expect(bare.get('spd.lookup 1k → 1m')!.limit).toBeUndefined();
+  });
+
   it('marks a quick run', () => {
     expect(judge(run(), true).every((v) => v.quick)).toBe(true);
   });
@@ -93,13 +129,25 @@ describe('formatVerdicts', () => {
   it('prints one line per target with the figure, the best samples and the verdict', () => {
     const text = formatVerdicts(judge(run(), false)).split('\n');
     expect(text[0]).toContain('met on the medians');
-    expect(text[1]).toMatch(/^target\s+measured\s+best samples\s+verdict$/);
-    expect(text).toHaveLength(2 + TARGETS.length);
-    expect(text.find((l) => l.startsWith('esp.encap.64 ≥ 0.80'))).toMatch(
-      /0\.78\s+0\.82\s+not met \(met on the best samples\)$/,
+    expect(text[1]).toMatch(/^target\s+measured\s+best samples\s+limit here\s+verdict$/);
+    const limited = TARGETS.filter((t) => t.limit !== undefined).length;
+    expect(limited).toBe(2);
+    // header, column names, one line per target, then the limits with their reasons
+    expect(text).toHaveLength(2 + TARGETS.length + 1 + limited);
+    expect(text[2 + TARGETS.length]).toMatch(/^limits/);
+    expect(text.at(-2)).toMatch(
+      /^ {2}spd\.lookup 1k → 1m: one load from beyond the cache .* 3\.0× a whole 1k lookup/,
     );
-    expect(text.find((l) => l.startsWith('a lookup among 1M'))).toMatch(/10\.0×\s+8\.00×\s+not met$/);
-    expect(text.find((l) => l.startsWith('sad.lookup'))).toMatch(/22\.0 M\/s\s+23\.0 M\/s\s+met$/);
+    expect(text.at(-1)).toMatch(
+      /^ {2}sim\.pipeline\.real \/ esp\.encap\.1400: each packet is one encap and one decap/,
+    );
+    expect(text.find((l) => l.startsWith('esp.encap.64 ≥ 0.80'))).toMatch(
+      /0\.78\s+0\.82\s+—\s+not met \(met on the best samples\)$/,
+    );
+    expect(text.find((l) => l.startsWith('a lookup among 1M'))).toMatch(
+      /10\.0×\s+8\.00×\s+3\.00×\s+not met, out of reach on this machine$/,
+    );
+    expect(text.find((l) => l.startsWith('sad.lookup'))).toMatch(/22\.0 M\/s\s+23\.0 M\/s\s+—\s+met$/);
   });
 
   it('says that a quick run is not judged, and prints nothing for no verdicts', () => {
