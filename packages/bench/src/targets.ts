@@ -252,7 +252,7 @@ export function formatVerdicts(verdicts: readonly Verdict[]): string {
           : v.metOnBest
             ? 'not met (met on the best samples)'
             : 'not met';
-    if (v.outOfReach) verdict += ', out of reach on this machine';
+    if (v.outOfReach) verdict += ', out of reach (see limits)';
     if (v.limit !== undefined) notes.push(`  ${v.name}: ${v.limit.why}`);
     rows.push([
       v.goal,
