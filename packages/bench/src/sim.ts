@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import type { XfrmPolicy } from '@xfrmkit/core';
 import { XfrmClient } from '@xfrmkit/netlink';
 import {
-  type BatchDelivery,
+  BatchDelivery,
   createSimMachine,
   hostFrame,
   InProcTransport,
@@ -130,24 +130,37 @@ function checkIntact(id: string, d: BatchDelivery, frames: readonly Uint8Array[]
   }
 }
 
-/** One thread: `sendBatch` on a topology past its correctness checks; Mpps samples. */
+/**
+ * One thread: `sendBatch` on a topology past its correctness checks, as its two halves (what
+ * `sendBatch` runs), each timed: the sending side (OVS VXLAN encap, BFL p0 TX datapath, wire) and the
+ * receiving side (BFR p0 RX datapath, VXLAN decap). Mpps samples and the sending side's share of
+ * the time (over every call, warm-up included: a share, unlike a mean time, hardly moves with it).
+ */
 async function pipelineOneThread(
   id: string,
   topo: TwoDpuTopology,
   frames: readonly Uint8Array[],
   k0: number,
   opts: BenchOptions,
-): Promise<{ samples: number[]; sent: number }> {
+): Promise<{ samples: number[]; sent: number; txShare: number }> {
   const per = frames.length;
   let k = k0;
   const wire0 = topo.wire.frames;
   const esp0 = topo.bfr.datapath.ethtool().ipsec_rx_pkts ?? 0n;
+  const d = new BatchDelivery();
   let sent = 0;
   let lost = 0;
+  let txMs = 0;
+  let rxMs = 0;
   const samples = await measureRate(
     id,
     () => {
-      const d = topo.sendBatch('left', frames, k);
+      const t0 = performance.now();
+      const { dst, ring, idx } = topo.transmitHalf('left', frames, k, d);
+      const t1 = performance.now();
+      dst.receiveBatchInto(ring, idx, d);
+      rxMs += performance.now() - t1;
+      txMs += t1 - t0;
       lost += d.count - d.delivered;
       k += per;
       sent += per;
@@ -160,7 +173,7 @@ async function pipelineOneThread(
   const esp = (topo.bfr.datapath.ethtool().ipsec_rx_pkts ?? 0n) - esp0;
   if (topo.wire.frames - wire0 !== sent || esp !== BigInt(sent))
     throw new Error(`${id}: ${sent} packets sent, ${topo.wire.frames - wire0} on the wire, ${esp} decrypted`);
-  return { samples, sent };
+  return { samples, sent, txShare: txMs / (txMs + rxMs) };
 }
 
 /**
@@ -240,13 +253,16 @@ async function pipeline(
     let k = per;
     for (let round = 0; round < 4; round++, k += per)
       checkIntact(id, topo.sendBatch('left', frames, k), frames);
-    const { samples, sent } = await pipelineOneThread(id, topo, frames, k, opts);
+    const { samples, sent, txShare } = await pipelineOneThread(id, topo, frames, k, opts);
     const two = summarize((await pipelineTwoThreads(id, modeled, frames, opts)).samples).median;
     const what =
       `${sent} host→host UDP packets, ${PIPELINE_IP_BYTES} B inner IP (VXLAN, ESN, transport ESP) through ` +
       `BFL TX + wire + BFR RX of the cycle-counted bf3 pipeline, ${modeled ? 'modeled crypto (no AES-GCM)' : 'real AES-GCM'}, ` +
       `in batches of ${per} (TwoDpuTopology.sendBatch: same stages, bytes and counters as send per frame); ` +
-      'one packet = one encrypt + one decrypt; on two threads (ThreadedLink: BFR in a worker thread on a ' +
+      'one packet = one encrypt + one decrypt; ' +
+      `of a packet's time, the sending side (OVS VXLAN encap + BFL TX + wire) took ${(100 * txShare).toFixed(0)} %, ` +
+      `the receiving side (BFR RX + VXLAN decap) ${(100 - 100 * txShare).toFixed(0)} %; ` +
+      'on two threads (ThreadedLink: BFR in a worker thread on a ' +
       `replica, batches pipelined through SharedArrayBuffer slabs; same packets and counters, tested): ${two.toFixed(3)} Mpps`;
     const r = result(id, what, 'Mpps', samples);
     r.gbps = (r.value * 1e6 * PIPELINE_IP_BYTES * 8) / 1e9;
