@@ -3,7 +3,7 @@
  * iproute2 6.15 sends it), and decode of a 1000-policy dump.
  */
 import { performance } from 'node:perf_hooks';
-import { infiniteLifetime, zeroCurLifetime } from '@xfrmkit/core';
+import { infiniteLifetime, userTmpl, zeroCurLifetime } from '@xfrmkit/core';
 import { decodeDatagram, encodeDatagram, encodeXfrm, HOST_SELECTOR } from '@xfrmkit/netlink';
 import { type BenchOptions, type BenchResult, measureRate, result } from './harness.ts';
 
@@ -84,18 +84,13 @@ export async function codecBenchmarks(opts: BenchOptions): Promise<BenchResult[]
           {
             name: 'TMPL',
             value: [
-              {
+              userTmpl({
                 id: { daddr: '10.0.0.2', spi: 0, proto: 50 },
                 family: 2,
                 saddr: '10.0.0.1',
                 reqid: i,
                 mode: 1,
-                share: 0,
-                optional: 0,
-                aalgos: 0xffffffff,
-                ealgos: 0xffffffff,
-                calgos: 0xffffffff,
-              },
+              }),
             ],
           },
           { name: 'POLICY_TYPE', value: { type: 0, reserved1: 0, reserved2: 0 } },

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { XfrmPolicy } from '@xfrmkit/core';
+import { userTmpl, type XfrmPolicy } from '@xfrmkit/core';
 import { DEFAULT_LFT, HOST_SELECTOR, KernelTransport, XfrmClient, ZERO_CUR } from '@xfrmkit/netlink';
 import { type BenchOptions, type BenchResult, result } from './harness.ts';
 
@@ -37,18 +37,13 @@ export function programPolicy(i: number): { policy: XfrmPolicy; line: string } {
       share: 0,
     },
     tmpls: [
-      {
+      userTmpl({
         id: { daddr: '192.0.2.2', spi: 0, proto: 50 },
         family: 2,
         saddr: '192.0.2.1',
         reqid: (i % 1000) + 1,
         mode: 1,
-        share: 0,
-        optional: 0,
-        aalgos: 0xffffffff,
-        ealgos: 0xffffffff,
-        calgos: 0xffffffff,
-      },
+      }),
     ],
   };
   const line = `xfrm policy add src ${src}/32 dst ${dst}/32 dir out tmpl src 192.0.2.1 dst 192.0.2.2 proto esp reqid ${(i % 1000) + 1} mode tunnel`;

@@ -9,7 +9,13 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { XfrmSelector, XfrmUserpolicyInfo, XfrmUsersaInfo } from '@xfrmkit/core';
+import {
+  userTmpl,
+  type XfrmSelector,
+  type XfrmUserpolicyInfo,
+  type XfrmUsersaInfo,
+  type XfrmUserTmpl,
+} from '@xfrmkit/core';
 import {
   type AttrInput,
   decodeDatagram,
@@ -110,19 +116,15 @@ function pol(o: Partial<XfrmUserpolicyInfo>): XfrmUserpolicyInfo {
 }
 
 const KEY = Uint8Array.from(Buffer.from('c57f6f084ebf8c6a71dd9a053c2e03b94c658a9b', 'hex'));
-const tmpl = (o: Record<string, unknown> = {}) => ({
-  id: { daddr: '10.0.0.2', spi: 0, proto: 50 },
-  family: 2,
-  saddr: '10.0.0.1',
-  reqid: 7,
-  mode: 1,
-  share: 0,
-  optional: 0,
-  aalgos: 0xffffffff,
-  ealgos: 0xffffffff,
-  calgos: 0xffffffff,
-  ...o,
-});
+const tmpl = (o: Partial<XfrmUserTmpl> = {}) =>
+  userTmpl({
+    id: { daddr: '10.0.0.2', spi: 0, proto: 50 },
+    family: 2,
+    saddr: '10.0.0.1',
+    reqid: 7,
+    mode: 1,
+    ...o,
+  });
 
 interface Entry {
   type: number;

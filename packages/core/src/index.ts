@@ -13,5 +13,6 @@ export * from './spd/prefix-trie.ts';
 export * from './spd/reference.ts';
 export * from './spd/selector.ts';
 export * from './spd/spd.ts';
+export * from './spd/template.ts';
 export * from './strongswan/ladder.ts';
 export * from './types/index.ts';

@@ -8,6 +8,7 @@ import {
   AF_INET,
   AF_INET6,
   IPPROTO,
+  userTmpl,
   XFRM_INF,
   XFRM_OFFLOAD_FLAG,
   XFRM_STATE_FLAG,
@@ -328,18 +329,13 @@ function parseStateFlags(a: Args): number {
 }
 
 function tmplDefaults(): XfrmUserTmpl {
-  return {
+  return userTmpl({
     id: { daddr: '0.0.0.0', spi: 0, proto: 0 },
     family: 0,
     saddr: '0.0.0.0',
     reqid: 0,
     mode: 0,
-    share: 0,
-    optional: 0,
-    aalgos: 0xffffffff,
-    ealgos: 0xffffffff,
-    calgos: 0xffffffff,
-  };
+  });
 }
 
 // ---------------------------------------------------------------- state

@@ -26,6 +26,7 @@ import {
   IPPROTO,
   infiniteLifetime,
   type LadderResult,
+  userTmpl,
   XFRM_MODE,
   XFRM_POLICY_DIR,
   XFRM_SA_DIR,
@@ -266,19 +267,14 @@ function policy(
       share: 0,
     },
     tmpls: [
-      {
+      userTmpl({
         // charon puts the tunnel endpoints into the template only for tunnel/BEET mode
         id: { daddr: tunnel ? tmplDst : any, spi: 0, proto: IPPROTO.ESP },
         family: sel.family,
         saddr: tunnel ? tmplSrc : any,
         reqid,
         mode,
-        share: 0,
-        optional: 0,
-        aalgos: 0xffffffff,
-        ealgos: 0xffffffff,
-        calgos: 0xffffffff,
-      },
+      }),
     ],
   };
 }

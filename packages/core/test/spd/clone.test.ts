@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { XfrmError } from '../../src/sad/xfrm-error.ts';
 import { clonePlain } from '../../src/spd/clone.ts';
 import { Spd } from '../../src/spd/spd.ts';
+import { userTmpl } from '../../src/spd/template.ts';
 import { AF_INET, IPPROTO, XFRM_MODE } from '../../src/types/xfrm.ts';
 import { policy } from '../sad/fixtures.ts';
 
@@ -13,18 +14,13 @@ function rich() {
       mark: { v: 1, m: 0xff },
       secCtx: { len: 11, exttype: 8, ctxAlg: 1, ctxDoi: 1, ctxLen: 3, ctx: new Uint8Array([1, 2, 3]) },
       tmpls: [
-        {
+        userTmpl({
           id: { daddr: '192.0.2.1', spi: 0, proto: IPPROTO.ESP },
           family: AF_INET,
           saddr: '192.0.2.2',
           reqid: 5,
           mode: XFRM_MODE.TUNNEL,
-          share: 0,
-          optional: 0,
-          aalgos: 0xffffffff,
-          ealgos: 0xffffffff,
-          calgos: 0xffffffff,
-        },
+        }),
       ],
     },
   ) as unknown as Record<string, unknown>;

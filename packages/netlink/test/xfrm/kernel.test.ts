@@ -4,7 +4,7 @@
  * with a real error.
  */
 
-import { AF_INET, type XfrmPolicy } from '@xfrmkit/core';
+import { AF_INET, userTmpl, type XfrmPolicy } from '@xfrmkit/core';
 import { native, nativeLoadError } from '@xfrmkit/native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -61,18 +61,7 @@ function policy(dst: string, dir: number, priority: number, reqid: number): Xfrm
       share: 0,
     },
     tmpls: [
-      {
-        id: { daddr: dst, spi: 0, proto: 50 },
-        family: AF_INET,
-        saddr: '10.0.0.1',
-        reqid,
-        mode: 1,
-        share: 0,
-        optional: 0,
-        aalgos: 0xffffffff,
-        ealgos: 0xffffffff,
-        calgos: 0xffffffff,
-      },
+      userTmpl({ id: { daddr: dst, spi: 0, proto: 50 }, family: AF_INET, saddr: '10.0.0.1', reqid, mode: 1 }),
     ],
   };
 }

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   AF_INET,
+  userTmpl,
   XFRM_INF,
   XFRM_OFFLOAD_FLAG,
   XFRM_POLICY_DIR,
@@ -280,18 +281,13 @@ export function seedPolicy(cfg: SeedConfig, side: Side, dir: 'in' | 'out', ifind
       share: 0,
     },
     tmpls: [
-      {
+      userTmpl({
         id: { daddr: dst, spi: 0, proto: 50 },
         family: AF_INET,
         saddr: src,
         reqid: sa.reqid,
         mode: 0,
-        share: 0,
-        optional: 0,
-        aalgos: 0xffffffff,
-        ealgos: 0xffffffff,
-        calgos: 0xffffffff,
-      },
+      }),
     ],
     offload: { ifindex, flags: XFRM_OFFLOAD_FLAG.PACKET },
   };

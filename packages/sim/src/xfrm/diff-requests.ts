@@ -9,6 +9,7 @@
  * (it needs fast-check, which the simulator itself does not load).
  */
 
+import { userTmpl } from '@xfrmkit/core';
 import { type AttrInput, encodeXfrm } from '@xfrmkit/netlink';
 import fc from 'fast-check';
 import type { DiffOp } from './diff.ts';
@@ -82,18 +83,17 @@ const arbTmpl = fc
     optional: fc.constantFrom(0, 0, 1),
     share: fc.nat(3),
   })
-  .map(({ d, proto, mode, family, reqid, optional, share }) => ({
-    id: { daddr: family === 10 ? V6[d % 2]! : V4[d]!, spi: 0, proto },
-    family,
-    saddr: family === 10 ? V6[0]! : V4[0]!,
-    reqid,
-    mode,
-    share,
-    optional,
-    aalgos: 0xffffffff,
-    ealgos: 0xffffffff,
-    calgos: 0xffffffff,
-  }));
+  .map(({ d, proto, mode, family, reqid, optional, share }) =>
+    userTmpl({
+      id: { daddr: family === 10 ? V6[d % 2]! : V4[d]!, spi: 0, proto },
+      family,
+      saddr: family === 10 ? V6[0]! : V4[0]!,
+      reqid,
+      mode,
+      share,
+      optional,
+    }),
+  );
 
 function ptypeAttr(t: number | undefined): AttrInput[] {
   return t === undefined ? [] : [{ name: 'POLICY_TYPE', value: { type: t, reserved1: 0, reserved2: 0 } }];

@@ -4,7 +4,7 @@
  * bytes (a handler that writes into its request touches neither the sender's datagram nor the other
  * requests of the datagram).
  */
-import type { XfrmPolicy, XfrmUserTmpl } from '@xfrmkit/core';
+import { userTmpl, type XfrmPolicy, type XfrmUserTmpl } from '@xfrmkit/core';
 import {
   DEFAULT_LFT,
   encodeXfrm,
@@ -21,19 +21,14 @@ import { InProcTransport } from '../../src/transport/inproc.ts';
 import { XfrmHandler } from '../../src/xfrm/handler.ts';
 
 function tmpl(over: Partial<XfrmUserTmpl> = {}): XfrmUserTmpl {
-  return {
+  return userTmpl({
     id: { daddr: '192.0.2.2', spi: 0, proto: 50 },
     family: 2,
     saddr: '192.0.2.1',
     reqid: 1,
     mode: 1,
-    share: 0,
-    optional: 0,
-    aalgos: 0xffffffff,
-    ealgos: 0xffffffff,
-    calgos: 0xffffffff,
     ...over,
-  };
+  });
 }
 
 function policy(i: number, t: XfrmUserTmpl = tmpl()): XfrmPolicy {

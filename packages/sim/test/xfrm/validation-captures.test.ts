@@ -4,7 +4,9 @@
  * extack must equal what the capture recorded for that case (expected values are read from the
  * capture files, not restated here).
  */
+
 import { readFileSync } from 'node:fs';
+import { userTmpl } from '@xfrmkit/core';
 import { type AttrInput, DEFAULT_LFT, NetlinkError, XfrmClient, ZERO_CUR } from '@xfrmkit/netlink';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { SimMachine } from '../../src/machine.ts';
@@ -133,18 +135,15 @@ const pol = (
   flags: 0,
   share: o.share ?? 0,
 });
-const tmpl = (o: Partial<{ mode: number; family: number; proto: number; optional: number }> = {}) => ({
-  id: { daddr: '10.0.0.2', spi: 0, proto: o.proto ?? 50 },
-  family: o.family ?? 2,
-  saddr: '10.0.0.1',
-  reqid: 1,
-  mode: o.mode ?? 1,
-  share: 0,
-  optional: o.optional ?? 0,
-  aalgos: 0xffffffff,
-  ealgos: 0xffffffff,
-  calgos: 0xffffffff,
-});
+const tmpl = (o: Partial<{ mode: number; family: number; proto: number; optional: number }> = {}) =>
+  userTmpl({
+    id: { daddr: '10.0.0.2', spi: 0, proto: o.proto ?? 50 },
+    family: o.family ?? 2,
+    saddr: '10.0.0.1',
+    reqid: 1,
+    mode: o.mode ?? 1,
+    optional: o.optional ?? 0,
+  });
 
 type Case = [string, number, unknown, AttrInput[]];
 const NEWSA = 0x10;
