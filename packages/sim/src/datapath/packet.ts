@@ -202,8 +202,9 @@ const hasPorts = (proto: number): boolean => proto === 6 || proto === 17 || prot
 /**
  * Flow hash of an Ethernet frame, as `skb_get_hash` sees the flow: the addresses, the L4 protocol
  * and — in an unfragmented TCP/UDP/SCTP/UDP-Lite datagram — the ports, ordered so that both
- * directions of a flow hash alike (`__flow_hash_consistentify`); one 802.1Q tag is skipped and IPv6
- * hop-by-hop/routing/destination-options headers are walked. 0 when the frame carries no IPv4/IPv6
+ * directions of a flow hash alike (`__flow_hash_consistentify`); one 802.1Q tag is skipped. IPv6
+ * with a flow label hashes the label instead of the ports (the dissector stops at a label); without
+ * one, hop-by-hop/routing/destination-options headers are walked to the ports. 0 when the frame carries no IPv4/IPv6
  * flow (non-IP, truncated). The kernel keys its hash with a random per-boot secret; this one has a
  * fixed seed, so the values differ from a real host's while every packet of a flow gets the same one.
  */
@@ -228,18 +229,22 @@ export function frameFlowHash(f: Uint8Array): number {
   }
   if (type !== ETH_P_IPV6 || f.length < l3 + IPV6_HLEN || f[l3]! >> 4 !== 6) return 0;
   let proto = f[l3 + 6]!;
-  let o = l3 + IPV6_HLEN;
-  // hop-by-hop, routing, destination options: (next header, length in 8-byte units − 1)
-  while ((proto === 0 || proto === 43 || proto === 60) && f.length >= o + 8) {
-    const next = f[o]!;
-    o += (f[o + 1]! + 1) * 8;
-    proto = next;
-  }
+  // a flow label stands for the ports: the dissector stops there (FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL)
+  const label = ((f[l3 + 1]! & 0x0f) << 16) | (f[l3 + 2]! << 8) | f[l3 + 3]!;
   let sport = 0;
   let dport = 0;
-  if (hasPorts(proto) && f.length >= o + 4) {
-    sport = (f[o]! << 8) | f[o + 1]!;
-    dport = (f[o + 2]! << 8) | f[o + 3]!;
+  if (label === 0) {
+    let o = l3 + IPV6_HLEN;
+    // hop-by-hop, routing, destination options: (next header, length in 8-byte units − 1)
+    while ((proto === 0 || proto === 43 || proto === 60) && f.length >= o + 8) {
+      const next = f[o]!;
+      o += (f[o + 1]! + 1) * 8;
+      proto = next;
+    }
+    if (hasPorts(proto) && f.length >= o + 4) {
+      sport = (f[o]! << 8) | f[o + 1]!;
+      dport = (f[o + 2]! << 8) | f[o + 3]!;
+    }
   }
   let sOff = l3 + 8;
   let dOff = l3 + 24;
@@ -254,7 +259,7 @@ export function frameFlowHash(f: Uint8Array): number {
     h = mixWord(h, be32(f, sOff + k));
     h = mixWord(h, be32(f, dOff + k));
   }
-  h = mixWord(h, (sport << 16) | dport);
+  h = mixWord(h, label !== 0 ? label : (sport << 16) | dport);
   h = mixWord(h, proto);
   return nonZero(finishHash(h, 10));
 }

@@ -52,12 +52,22 @@ function frame4(f: Flow4, x: { id: number; ttl: number; len: number }, fragOff =
   return ethFrame(MAC_B, MAC_A, ETH_P_IP, ip);
 }
 
-/** IPv6 + a hop-by-hop header (8 bytes) in front of the L4 header when `hbh`. */
-function frame6(src: number[], dst: number[], sport: number, dport: number, hbh: boolean): Uint8Array {
+/** IPv6 (flow label `label`) + a hop-by-hop header (8 bytes) in front of the L4 header when `hbh`. */
+function frame6(
+  src: number[],
+  dst: number[],
+  sport: number,
+  dport: number,
+  hbh: boolean,
+  label = 0,
+): Uint8Array {
   const l4 = udpDatagram(sport, dport, new Uint8Array(16));
   const ext = hbh ? 8 : 0;
   const ip = new Uint8Array(40 + ext + l4.length);
   ip[0] = 0x60;
+  ip[1] = (label >> 16) & 0x0f;
+  ip[2] = (label >> 8) & 0xff;
+  ip[3] = label & 0xff;
   ip[4] = (ext + l4.length) >> 8;
   ip[5] = (ext + l4.length) & 0xff;
   ip[6] = hbh ? 0 : IPPROTO_UDP;
@@ -148,6 +158,17 @@ describe('vxlanSourcePort', () => {
     expect(frameFlowHash(frame6(src, dst, 1000, 2000, true))).not.toBe(
       frameFlowHash(frame6(src, dst, 1000, 2001, true)),
     );
+  });
+
+  it('hashes an IPv6 flow label instead of the ports (the dissector stops at the label)', () => {
+    const src = Array.from({ length: 16 }, (_, i) => i);
+    const dst = Array.from({ length: 16 }, (_, i) => 0xf0 - i);
+    const labelled = (sport: number, label: number) =>
+      frameFlowHash(frame6(src, dst, sport, 53, false, label));
+    expect(labelled(1000, 0x12345)).toBe(labelled(2000, 0x12345));
+    expect(labelled(1000, 0x12345)).not.toBe(labelled(1000, 0x12346));
+    expect(labelled(1000, 0x12345)).not.toBe(labelled(1000, 0));
+    expect(labelled(1000, 0)).not.toBe(labelled(2000, 0));
   });
 
   it('falls back to the MAC addresses for frames without an IP flow (ARP, truncated IP)', () => {
