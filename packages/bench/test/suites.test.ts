@@ -46,7 +46,13 @@ const EXPECTED: Record<string, string[]> = {
   codec: ['codec.newsa', 'codec.dump1000'],
   spd: ['spd.load.cache', 'spd.load.dram', ...['1k', '10k', '100k', '1m'].map((n) => `spd.lookup.${n}`)],
   kernel: ['kernel.program.100k'],
-  sim: ['sim.program.100k', 'sim.pipeline.real', 'sim.pipeline.modeled'],
+  sim: [
+    'sim.program.100k',
+    'sim.pipeline.real',
+    'sim.pipeline.real.threaded',
+    'sim.pipeline.modeled',
+    'sim.pipeline.modeled.threaded',
+  ],
 };
 
 describe('every suite in --quick mode writes a well-formed report', () => {
@@ -129,8 +135,11 @@ describe('sim', () => {
     const prior = [
       { id: 'esp.encap.1400', what: 'w', value: 0.5, unit: 'Mpps', samples: [0.5], spread: 0 },
     ] satisfies BenchResult[];
-    const [r] = await benchSim({ quick: true, only: 'sim.pipeline.modeled', prior });
+    const [r, threaded] = await benchSim({ quick: true, only: 'sim.pipeline.modeled', prior });
     expect(r!.id).toBe('sim.pipeline.modeled');
+    expect(threaded!.id).toBe('sim.pipeline.modeled.threaded');
+    expect(threaded!.baseline).toBe(0.5);
+    expect(threaded!.what).toContain('two threads');
     expect(r!.baseline).toBe(0.5);
     expect(r!.baseline_name).toBe('esp.encap.1400 (this run)');
     expect(r!.ratio).toBeCloseTo(r!.value / 0.5, 12);

@@ -27,7 +27,9 @@ function run(): BenchResult[] {
     rate('codec.dump1000', 'msg/s', [0.7e6, 0.7e6, 1.1e6]),
     rate('kernel.program.100k', 'policies/s', [120e3, 120e3, 120e3], 40e3), // 3×
     rate('sim.pipeline.real', 'Mpps', [0.45, 0.45, 0.45], 1.5), // 0.3
+    rate('sim.pipeline.real.threaded', 'Mpps', [0.7, 0.7, 0.7], 1.5),
     rate('sim.pipeline.modeled', 'Mpps', [1.2, 1.2, 1.2]),
+    rate('sim.pipeline.modeled.threaded', 'Mpps', [1.3, 1.3, 1.3]),
   ];
 }
 
@@ -94,6 +96,12 @@ describe('judge', () => {
     const real = v.get('sim.pipeline.real / esp.encap.1400')!;
     expect(real.limit!.value).toBeCloseTo(1.4 / (1.5 + 1.4), 12); // one encap + one decap per packet
     expect(real.outOfReach).toBe(true);
+    // two threads, one AES-GCM operation per packet each: no such limit
+    expect(v.get('sim.pipeline.real.threaded / esp.encap.1400')!).toMatchObject({
+      met: false,
+      outOfReach: false,
+    });
+    expect(v.get('sim.pipeline.real.threaded / esp.encap.1400')!.measured).toBeCloseTo(0.7 / 1.5, 12);
     // no limit: never out of reach
     expect(v.get('codec.newsa')!.limit).toBeUndefined();
     expect(v.get('codec.newsa')!.outOfReach).toBe(false);

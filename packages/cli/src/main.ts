@@ -7,7 +7,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const COMMANDS: Record<string, Command> = {
   bench: {
-    summary: 'benchmarks: `bench [--quick] [--only NAME] [--json FILE]`',
+    summary: 'benchmarks: `bench [--quick] [--only NAME] [--json FILE] [--svg FILE]`',
     load: () => import('./commands/bench.ts'),
   },
   esp: {
