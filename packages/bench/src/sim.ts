@@ -272,7 +272,7 @@ async function pipeline(
         `${id}.threaded`,
         `${two.sent} ${common}; two threads, one DPU each (ThreadedLink: BFL and the wire on this thread, BFR ` +
           'in a worker thread on a replica, batches pipelined through SharedArrayBuffer slabs; same packets ' +
-          'and counters as one thread, tested): each thread does one AES-GCM operation per packet',
+          `and counters as one thread, tested)${modeled ? '' : ': each thread does one AES-GCM operation per packet'}`,
         'Mpps',
         two.samples,
       ),
