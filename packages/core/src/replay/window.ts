@@ -15,6 +15,13 @@
  * 2^32 (not a power of two), positions are recomputed from the low 32 bits of the top, so a window
  * that straddles a 2^32 boundary maps old entries to shifted bits exactly as Linux does.
  *
+ * The bitmap is a Uint32Array in the kernel's own layout, so the `bmp` words of `replay_esn` that
+ * netlink carries (XFRMA_REPLAY_ESN_VAL, dumps, AE events) are the array's words as they stand. The
+ * `bitfield` npm package, which the issue's card names, keeps bit i at `byte[i >> 3] & (128 >> (i % 8))`
+ * (most significant bit first), while the kernel keeps it at `word[i >> 5] & (1 << (i & 31))` in
+ * little-endian u32s, so every bit of the ring sits elsewhere; using it would need a bit-order
+ * translation on every netlink exchange, so the ring is written here directly.
+ *
  * Use: `check(seq)` before decrypting (drops replays/too-old packets and counts them), `seqHi(seq)` for
  * the ESN AAD, and `recheck(seq, seqHi)` + `advance(seq)` only after the ICV verified.
  */
